@@ -1,0 +1,39 @@
+"""The data model: SQLModel tables and the API's schemas (imports nothing of ours but itself)."""
+
+from models.common import (
+    OPEN_STATUSES,
+    Category,
+    Channel,
+    Clock,
+    Direction,
+    OfficeHours,
+    Priority,
+    Role,
+    SlaState,
+    TicketStatus,
+    utcnow,
+)
+from models.department import WEEKDAYS, Department, DepartmentPublic, DepartmentsPublic, DepartmentWrite
+from models.message import MAX_BATCH_SIZE, MAX_TEXT_LENGTH, Message, MessageBatch, MessageCreate, MessagePublic
+from models.routing import (
+    RoutingRule,
+    RoutingRulePublic,
+    RoutingRulesPublic,
+    RoutingRuleWrite,
+    SlaPoliciesPublic,
+    SlaPolicy,
+    SlaPolicyPublic,
+    SlaPolicyWrite,
+)
+from models.ticket import (
+    BatchItemError,
+    BatchResult,
+    IngestResult,
+    Ticket,
+    TicketDetail,
+    TicketEvent,
+    TicketEventPublic,
+    TicketPublic,
+    TicketsPublic,
+)
+from models.user import ApiToken, User, UserDepartment, UserPublic

@@ -1,0 +1,124 @@
+"""Tickets, their append-only timeline, and the API's ticket schemas."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import JSON, Field, Index, SQLModel
+
+from models.common import Category, Channel, Priority, SlaState, TicketStatus, enum_type, utcnow
+from models.message import MessagePublic
+
+
+class Ticket(SQLModel, table=True):
+    __tablename__ = "tickets"
+    __table_args__ = (
+        # The queue: a department's open tickets, nearest deadline first.
+        Index("ix_tickets_queue", "department_id", "status", "next_due"),
+        Index("ix_tickets_status_next_due", "status", "next_due"),
+        # Threading: a new message finds its conversation's ticket.
+        Index("ix_tickets_conversation", "channel", "conversation_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    status: TicketStatus = Field(default=TicketStatus.new, sa_type=enum_type(TicketStatus))
+    channel: Channel = Field(sa_type=enum_type(Channel))
+    conversation_id: str | None = Field(default=None, max_length=200)
+    author_handle: str = Field(max_length=200, index=True)
+    author_name: str | None = Field(default=None, max_length=200)
+
+    category: Category = Field(sa_type=enum_type(Category))
+    subcategory: str | None = Field(default=None, max_length=40)
+    confidence: float
+    model_version: str = Field(max_length=80)
+    urgent: bool = False
+    reasons: list = Field(default_factory=list, sa_type=JSON)
+
+    department_id: int = Field(foreign_key="departments.id", ondelete="RESTRICT")
+    priority: Priority = Field(default=Priority.normal, sa_type=enum_type(Priority))
+    assignee_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    routing_rule_id: int | None = Field(default=None, foreign_key="routing_rules.id", ondelete="SET NULL")
+    sla_policy_id: int | None = Field(default=None, foreign_key="sla_policies.id", ondelete="SET NULL")
+    version: int = 1
+
+    # Clocks start when the citizen sent the (re)opening message.
+    opened_at: datetime
+    first_response_due: datetime | None = None
+    resolution_due: datetime | None = None
+    # The deadline that matters now: first response until answered, then resolution; empty once resolved.
+    next_due: datetime | None = None
+    first_responded_at: datetime | None = None
+    resolved_at: datetime | None = None
+    sla_state: SlaState = Field(default=SlaState.running, sa_type=enum_type(SlaState))
+
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class TicketEvent(SQLModel, table=True):
+    """One line of a ticket's timeline: who did what, when. Never updated or deleted."""
+
+    __tablename__ = "ticket_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="tickets.id", index=True, ondelete="CASCADE")
+    at: datetime = Field(default_factory=utcnow)
+    actor_user_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    actor: str = Field(max_length=80, description="Username, or 'system' for the pipeline itself.")
+    kind: str = Field(max_length=40)
+    data: dict = Field(default_factory=dict, sa_type=JSON)
+
+
+class TicketEventPublic(SQLModel):
+    at: datetime
+    actor: str
+    kind: str
+    data: dict[str, Any]
+
+
+class TicketPublic(SQLModel):
+    id: int
+    status: TicketStatus
+    channel: Channel
+    author_handle: str
+    author_name: str | None
+    category: Category = Field(sa_type=enum_type(Category))
+    subcategory: str | None
+    confidence: float
+    model_version: str
+    reasons: list[str]
+    department: str
+    priority: Priority
+    assignee: str | None
+    version: int
+    opened_at: datetime
+    first_response_due: datetime | None
+    resolution_due: datetime | None
+    first_responded_at: datetime | None
+    resolved_at: datetime | None
+    sla_state: SlaState
+    created_at: datetime
+    updated_at: datetime
+
+
+class TicketDetail(TicketPublic):
+    messages: list[MessagePublic]
+    timeline: list[TicketEventPublic]
+
+
+class TicketsPublic(SQLModel):
+    data: list[TicketPublic]
+    count: int
+
+
+class IngestResult(SQLModel):
+    created: bool
+    message_id: int
+    ticket: TicketPublic
+
+
+class BatchItemError(SQLModel):
+    error: Any
+
+
+class BatchResult(SQLModel):
+    results: list[IngestResult | BatchItemError]

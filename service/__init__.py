@@ -1,0 +1,1 @@
+"""The web service: API, domain services, web interface and command line."""

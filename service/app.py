@@ -1,0 +1,123 @@
+"""The FastAPI application: built by create_app(), engine and classifier made once in the lifespan."""
+
+import logging
+import time
+import uuid
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError, OperationalError
+from starlette.concurrency import run_in_threadpool
+
+from classifier import Classifier, load_model
+from service.db import create_db_engine
+from service.errors import WebcareError
+from service.routers import departments, messages, tickets
+from service.settings import Settings, get_settings
+
+log = logging.getLogger("webcare")
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings | None = None, *, classifier: Classifier | None = None) -> FastAPI:
+    """The app; tests may pass their own settings and a stand-in classifier."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.engine = create_db_engine(settings)
+        app.state.classifier = classifier or await run_in_threadpool(load_model, settings.model_path)
+        log.info(
+            "webcare ready: database %s, model %s",
+            app.state.engine.url.render_as_string(hide_password=True),
+            app.state.classifier.version,
+        )
+        yield
+        app.state.engine.dispose()
+
+    app = FastAPI(
+        title="Webcare router",
+        version="0.1.0",
+        description="Routes citizens' social-media messages to the team that should answer them, on time.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+
+    for router in (messages.router, tickets.router, departments.router):
+        app.include_router(router, prefix=API_PREFIX)
+    _add_health(app)
+    _add_error_handlers(app)
+    _add_request_context(app)
+    return app
+
+
+def _add_health(app: FastAPI) -> None:
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict:
+        """The process is alive."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    def readyz(request: Request) -> JSONResponse:
+        """Ready to take traffic: the database answers and a model is loaded."""
+        checks = {
+            "database": "ok",
+            "model": getattr(request.app.state, "classifier", None) and request.app.state.classifier.version,
+        }
+        try:
+            with request.app.state.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except OperationalError as exc:
+            log.warning("readiness: database unreachable: %s", exc.orig)
+            checks["database"] = "unreachable"
+        ready = checks["database"] == "ok" and bool(checks["model"])
+        return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(WebcareError)
+    async def webcare_error(request: Request, exc: WebcareError) -> JSONResponse:
+        return JSONResponse({"detail": exc.message}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(IntegrityError)
+    async def integrity_error(request: Request, exc: IntegrityError) -> JSONResponse:
+        log.info("integrity error (request %s): %s", request.state.request_id, exc.orig)
+        return JSONResponse({"detail": "This conflicts with data that already exists"}, status_code=409)
+
+    @app.exception_handler(OperationalError)
+    async def database_unavailable(request: Request, exc: OperationalError) -> JSONResponse:
+        log.error("database unavailable (request %s): %s", request.state.request_id, exc.orig)
+        return JSONResponse(
+            {"detail": "The database is unavailable; try again shortly", "request_id": request.state.request_id},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error (request %s)", request.state.request_id)
+        return JSONResponse(
+            {"detail": "Internal error; it has been logged", "request_id": request.state.request_id},
+            status_code=500,
+        )
+
+
+def _add_request_context(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def request_context(request: Request, call_next):
+        request.state.request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        started = time.perf_counter()
+        response = await call_next(request)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        response.headers["X-Request-ID"] = request.state.request_id
+        log.info(
+            "%s %s -> %s in %.1f ms (request %s)",
+            request.method,
+            request.url.path,
+            response.status_code,
+            elapsed_ms,
+            request.state.request_id,
+        )
+        return response

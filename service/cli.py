@@ -1,0 +1,169 @@
+"""The `webcare` command line: serve, migrate, seed, train, evaluate, classify, users and tokens."""
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import uvicorn
+
+import classifier
+from models import Role
+from service import auth, migrations, modelops
+from service.configuration import DEFAULT_CONFIG, apply_config, read_config_file
+from service.db import create_db_engine, session_scope
+from service.errors import WebcareError
+from service.settings import Settings, get_settings
+
+log = logging.getLogger("webcare")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = get_settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.handler(args, settings) or 0
+    except (WebcareError, classifier.ModelError, ValueError, FileNotFoundError) as exc:
+        # An operator's mistake gets one clear line, not a traceback.
+        print(f"webcare {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="webcare", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the API and web interface")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="API processes (more than one needs PostgreSQL)")
+    serve.set_defaults(handler=cmd_serve)
+
+    migrate = commands.add_parser("migrate", help="upgrade the database to the newest schema")
+    migrate.add_argument("--revision", default="head")
+    migrate.set_defaults(handler=cmd_migrate)
+
+    seed = commands.add_parser("seed", help="load the default configuration (departments, rules, targets)")
+    seed.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="a file shaped like the default")
+    seed.set_defaults(handler=cmd_seed)
+
+    train = commands.add_parser("train", help="train the classifier and print its evaluation")
+    train.add_argument("--data", type=Path, default=modelops.TRAIN_DATA)
+    train.add_argument("--eval-data", type=Path, default=modelops.EVAL_DATA)
+    train.add_argument("--out", type=Path, default=None, help="write the model to this folder, not the registry")
+    train.add_argument("--if-missing", action="store_true", help="do nothing when a model is already active")
+    train.set_defaults(handler=cmd_train)
+
+    evaluate = commands.add_parser("evaluate", help="score the current model on labelled JSON lines")
+    evaluate.add_argument("--data", type=Path, required=True)
+    evaluate.add_argument("--json", action="store_true", help="print the report as JSON")
+    evaluate.add_argument("--threshold", type=float, default=None, help="triage threshold (default: the setting)")
+    evaluate.set_defaults(handler=cmd_evaluate)
+
+    classify = commands.add_parser("classify", help='read {"id","text"} lines on stdin, write predictions')
+    classify.set_defaults(handler=cmd_classify)
+
+    create_user = commands.add_parser("create-user", help="add a user")
+    create_user.add_argument("name")
+    create_user.add_argument("--role", required=True, choices=[r.value for r in Role])
+    create_user.add_argument("--department", action="append", default=[], help="department slug (repeatable)")
+    create_user.add_argument("--full-name", default=None)
+    create_user.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    create_user.set_defaults(handler=cmd_create_user)
+
+    create_token = commands.add_parser("create-token", help="print a new API token for a user")
+    create_token.add_argument("name")
+    create_token.add_argument("--days", type=int, default=None, help="let the token expire after this many days")
+    create_token.set_defaults(handler=cmd_create_token)
+    return parser
+
+
+def cmd_serve(args, settings: Settings) -> int:
+    uvicorn.run(
+        "service.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=30,
+    )
+    return 0
+
+
+def cmd_migrate(args, settings: Settings) -> int:
+    migrations.upgrade(settings.database_url, args.revision)
+    print(f"database migrated to {args.revision}")
+    return 0
+
+
+def cmd_seed(args, settings: Settings) -> int:
+    with session_scope(create_db_engine(settings)) as session:
+        counts = apply_config(session, read_config_file(args.config))
+    print("configuration loaded: " + ", ".join(f"{n} {what}" for what, n in counts.items()))
+    return 0
+
+
+def cmd_train(args, settings: Settings) -> int:
+    if args.if_missing and modelops.has_active_model(settings):
+        print("a trained model is active; not training (drop --if-missing to train anew)")
+        return 0
+    outcome = modelops.train_model(settings, data=args.data, eval_data=args.eval_data, out=args.out)
+    print(outcome.summary)
+    return 0
+
+
+def cmd_evaluate(args, settings: Settings) -> int:
+    threshold = settings.triage_threshold if args.threshold is None else args.threshold
+    model = classifier.load_model(settings.model_path)
+    report = classifier.evaluate(model, classifier.load_examples(args.data), threshold=threshold)
+    report["model_version"] = model.version
+    print(json.dumps(report, indent=2) if args.json else classifier.format_report(report))
+    return 0
+
+
+def cmd_classify(args, settings: Settings) -> int:
+    model = classifier.load_model(settings.model_path)
+    for number, line in enumerate(sys.stdin, start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            text = item["text"]
+            if not isinstance(text, str):
+                raise TypeError
+        except (json.JSONDecodeError, KeyError, TypeError):
+            print(f'webcare classify: line {number}: expected {{"id": ..., "text": "..."}}', file=sys.stderr)
+            return 2
+        prediction = model.predict([text])[0]
+        out = {"id": item.get("id"), "category": prediction.label, "confidence": round(prediction.confidence, 4)}
+        sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+    return 0
+
+
+def cmd_create_user(args, settings: Settings) -> int:
+    password = None
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+        if not password:
+            raise ValueError("no password on stdin")
+    with session_scope(create_db_engine(settings)) as session:
+        user = auth.create_user(
+            session,
+            args.name,
+            role=Role(args.role),
+            departments=args.department,
+            password=password,
+            full_name=args.full_name,
+        )
+        print(f"user '{user.username}' created with role {user.role}", file=sys.stderr)
+    return 0
+
+
+def cmd_create_token(args, settings: Settings) -> int:
+    with session_scope(create_db_engine(settings)) as session:
+        token = auth.create_token(session, args.name, valid_days=args.days)
+    print(token)
+    return 0

@@ -1,0 +1,165 @@
+"""Departments, routing rules and SLA policies: loading them from a file and reading them for the pipeline."""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel
+from sqlmodel import Session, select
+
+from models import (
+    Department,
+    DepartmentPublic,
+    DepartmentWrite,
+    RoutingRule,
+    RoutingRuleWrite,
+    SlaPolicy,
+    SlaPolicyWrite,
+    utcnow,
+)
+from service import routing, sla
+from service.calendar import BusinessCalendar
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+DEFAULT_CONFIG = FIXTURES / "config" / "default.json"
+TRIAGE_SLUG = "triage"
+
+
+class ConfigFile(BaseModel):
+    departments: list[DepartmentWrite]
+    routing_rules: list[RoutingRuleWrite]
+    sla_policies: list[SlaPolicyWrite]
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Everything routing and targets need, read once per message batch."""
+
+    departments: dict[int, Department]
+    calendars: dict[int, BusinessCalendar]
+    rules: list[routing.Rule]
+    policies: list[sla.Policy]
+    triage_department_id: int
+
+    def slug(self, department_id: int) -> str:
+        return self.departments[department_id].slug
+
+
+def calendar_for(department: Department) -> BusinessCalendar:
+    return BusinessCalendar.from_config(
+        timezone=department.timezone,
+        opening_hours=department.opening_hours,
+        closure_days=department.closure_days,
+    )
+
+
+def read_config_file(path: Path = DEFAULT_CONFIG) -> ConfigFile:
+    return ConfigFile.model_validate(json.loads(path.read_text(encoding="utf-8")))
+
+
+def apply_config(session: Session, config: ConfigFile) -> dict[str, int]:
+    """Create or update departments (by slug), rules and policies (by position); returns counts written."""
+    by_slug = {d.slug: d for d in session.exec(select(Department)).all()}
+    for item in config.departments:
+        # Validates hours (overlaps, order) the same way the pipeline will read them.
+        BusinessCalendar.from_config(
+            timezone=item.timezone, opening_hours=item.opening_hours, closure_days=item.closure_days
+        )
+        department = by_slug.get(item.slug) or Department(slug=item.slug, name=item.name)
+        department.name = item.name
+        department.timezone = item.timezone
+        department.opening_hours = {day: [list(slot) for slot in slots] for day, slots in item.opening_hours.items()}
+        department.closure_days = [day.isoformat() for day in item.closure_days]
+        department.updated_at = utcnow()
+        session.add(department)
+        by_slug[item.slug] = department
+    session.flush()
+
+    def department_id(slug: str | None) -> int | None:
+        if slug is None:
+            return None
+        if slug not in by_slug:
+            raise ValueError(f"unknown department '{slug}'")
+        return by_slug[slug].id
+
+    rules = {r.position: r for r in session.exec(select(RoutingRule)).all()}
+    for item in config.routing_rules:
+        if item.text_pattern:
+            routing.validate_pattern(item.text_pattern)
+        rule = rules.get(item.position) or RoutingRule(position=item.position, name=item.name, department_id=0)
+        for key, value in item.model_dump(exclude={"department", "hours_of"}).items():
+            setattr(rule, key, value)
+        rule.department_id = department_id(item.department)
+        rule.hours_department_id = department_id(item.hours_of)
+        rule.updated_at = utcnow()
+        session.add(rule)
+
+    policies = {p.position: p for p in session.exec(select(SlaPolicy)).all()}
+    for item in config.sla_policies:
+        policy = policies.get(item.position) or SlaPolicy(
+            position=item.position, name=item.name, first_response_minutes=1, resolution_minutes=1
+        )
+        for key, value in item.model_dump(exclude={"department"}).items():
+            setattr(policy, key, value)
+        policy.department_id = department_id(item.department)
+        policy.updated_at = utcnow()
+        session.add(policy)
+    session.flush()
+    return {
+        "departments": len(config.departments),
+        "routing_rules": len(config.routing_rules),
+        "sla_policies": len(config.sla_policies),
+    }
+
+
+def load_pipeline_config(session: Session) -> PipelineConfig:
+    departments = {d.id: d for d in session.exec(select(Department)).all()}
+    triage = next((d for d in departments.values() if d.slug == TRIAGE_SLUG), None)
+    if triage is None:
+        raise RuntimeError("No 'triage' department is configured: run `webcare seed` first.")
+    rules = [
+        routing.Rule(
+            id=r.id,
+            name=r.name,
+            department_id=r.department_id,
+            category=r.category,
+            channel=r.channel,
+            min_confidence=r.min_confidence,
+            max_confidence=r.max_confidence,
+            text_pattern=r.text_pattern,
+            office_hours=r.office_hours,
+            hours_department_id=r.hours_department_id,
+            priority=r.priority,
+        )
+        for r in session.exec(select(RoutingRule).where(RoutingRule.enabled).order_by(RoutingRule.position)).all()
+    ]
+    policies = [
+        sla.Policy(
+            id=p.id,
+            name=p.name,
+            first_response_minutes=p.first_response_minutes,
+            resolution_minutes=p.resolution_minutes,
+            clock=p.clock,
+            category=p.category,
+            priority=p.priority,
+            department_id=p.department_id,
+        )
+        for p in session.exec(select(SlaPolicy).order_by(SlaPolicy.position)).all()
+    ]
+    return PipelineConfig(
+        departments=departments,
+        calendars={i: calendar_for(d) for i, d in departments.items()},
+        rules=rules,
+        policies=policies,
+        triage_department_id=triage.id,
+    )
+
+
+def department_public(department: Department) -> DepartmentPublic:
+    return DepartmentPublic(
+        slug=department.slug,
+        name=department.name,
+        timezone=department.timezone,
+        opening_hours=department.opening_hours,
+        closure_days=department.closure_days,
+    )

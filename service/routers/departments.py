@@ -1,0 +1,16 @@
+"""Departments with their office hours."""
+
+from fastapi import APIRouter
+from sqlmodel import col, select
+
+from models import Department, DepartmentsPublic
+from service.configuration import department_public
+from service.deps import Reader, SessionDep
+
+router = APIRouter(prefix="/departments", tags=["configuration"])
+
+
+@router.get("", response_model=DepartmentsPublic)
+def list_departments(session: SessionDep, _user: Reader) -> DepartmentsPublic:
+    rows = session.exec(select(Department).order_by(col(Department.slug))).all()
+    return DepartmentsPublic(data=[department_public(d) for d in rows], count=len(rows))

@@ -1,0 +1,71 @@
+"""Taking citizens' messages in: one at a time or in batches."""
+
+import logging
+
+from fastapi import APIRouter, Response, status
+from pydantic import ValidationError
+
+from models import BatchItemError, BatchResult, IngestResult, MessageBatch, MessageCreate
+from service import tickets
+from service.configuration import load_pipeline_config
+from service.deps import ClassifierDep, Ingestor, NowDep, SessionDep, SettingsDep
+from service.errors import WebcareError
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/messages", tags=["messages"])
+
+
+@router.post(
+    "",
+    response_model=IngestResult,
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"model": IngestResult, "description": "Already received: the same ticket, nothing written"}},
+)
+def create_message(
+    body: MessageCreate,
+    response: Response,
+    session: SessionDep,
+    classifier: ClassifierDep,
+    settings: SettingsDep,
+    now: NowDep,
+    _user: Ingestor,
+) -> IngestResult:
+    config = load_pipeline_config(session)
+    result = tickets.ingest(session, body, classifier=classifier, config=config, settings=settings, now=now)
+    if not result.created:
+        response.status_code = status.HTTP_200_OK
+    return IngestResult(
+        created=result.created, message_id=result.message.id, ticket=tickets.to_public(session, [result.ticket])[0]
+    )
+
+
+@router.post("/batch", response_model=BatchResult)
+def create_messages(
+    body: MessageBatch,
+    session: SessionDep,
+    classifier: ClassifierDep,
+    settings: SettingsDep,
+    now: NowDep,
+    _user: Ingestor,
+) -> BatchResult:
+    """Up to 500 messages; each gets its own result, in input order, and a bad one does not stop the others."""
+    config = load_pipeline_config(session)
+    results: list[IngestResult | BatchItemError] = []
+    for raw in body.messages:
+        try:
+            incoming = MessageCreate.model_validate(raw)
+            result = tickets.ingest(session, incoming, classifier=classifier, config=config, settings=settings, now=now)
+        except ValidationError as exc:
+            results.append(BatchItemError(error=exc.errors(include_url=False, include_context=False)))
+            continue
+        except WebcareError as exc:
+            results.append(BatchItemError(error=exc.message))
+            continue
+        results.append(
+            IngestResult(
+                created=result.created,
+                message_id=result.message.id,
+                ticket=tickets.to_public(session, [result.ticket])[0],
+            )
+        )
+    return BatchResult(results=results)

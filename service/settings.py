@@ -1,0 +1,50 @@
+"""Settings from WEBCARE_* environment variables (and an optional .env), read once."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "development"}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WEBCARE_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    database_url: str = "sqlite:///webcare.db"
+    # Secrets have no defaults; production refuses to start without real ones.
+    secret_key: SecretStr | None = None
+    meta_app_secret: SecretStr | None = None
+    meta_verify_token: SecretStr | None = None
+    x_consumer_secret: SecretStr | None = None
+
+    model_path: Path | None = None
+    # Below this classifier confidence a ticket goes to the triage queue (the seeded triage rule uses it).
+    triage_threshold: float = 0.6
+    # A message whose sent_at lies further ahead than this is refused (clock skew allowance).
+    max_future_skew_minutes: int = 5
+    # A citizen's message on a ticket resolved at most this long ago reopens it instead of starting a new one.
+    reopen_window_days: int = 7
+
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    db_pool_timeout_seconds: float = 10.0
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _real_secrets_in_production(self) -> "Settings":
+        if self.environment == "production":
+            key = self.secret_key.get_secret_value() if self.secret_key else ""
+            if key.lower() in PLACEHOLDER_SECRETS or len(key) < 32:
+                raise ValueError(
+                    "WEBCARE_SECRET_KEY must be set to a random value of at least 32 characters in production"
+                )
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

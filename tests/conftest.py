@@ -1,0 +1,221 @@
+"""Shared fixtures: migrated databases (SQLite and PostgreSQL), the app, users with tokens, classifiers."""
+
+import os
+import re
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session, SQLModel
+
+import classifier
+from models import Role
+from service import auth
+from service.app import create_app
+from service.configuration import apply_config, read_config_file
+from service.db import create_db_engine
+from service.migrations import upgrade
+from service.modelops import TRAIN_DATA
+from service.settings import Settings
+
+POSTGRES_ADMIN_URL = os.environ.get("WEBCARE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+# Databases ----------------------------------------------------------------------------------------
+
+
+def _postgres_reachable() -> bool:
+    engine = create_engine(POSTGRES_ADMIN_URL, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect():
+            return True
+    except OperationalError:
+        return False
+    finally:
+        engine.dispose()
+
+
+def _start_postgres() -> None:
+    versions = sorted(os.listdir("/etc/postgresql")) if os.path.isdir("/etc/postgresql") else []
+    if versions:
+        subprocess.run(
+            ["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main", "start"],
+            check=False,
+            capture_output=True,
+            timeout=60,
+        )
+
+
+def require_postgres() -> None:
+    """In CI the PostgreSQL tests must run: start the server if needed, fail if it cannot be reached."""
+    if _postgres_reachable():
+        return
+    if not IN_CI:
+        pytest.skip(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL} (set CI=true to require it)")
+    _start_postgres()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if _postgres_reachable():
+            return
+        time.sleep(1)
+    pytest.fail(f"CI=true but PostgreSQL cannot be reached or started at {POSTGRES_ADMIN_URL}")
+
+
+def create_postgres_database() -> str:
+    """A fresh, empty database on the server; returns its URL."""
+    require_postgres()
+    name = f"webcare_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return re.sub(r"/[^/]*$", f"/{name}", POSTGRES_ADMIN_URL)
+
+
+def drop_postgres_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request, tmp_path_factory) -> Iterator[str]:
+    """A database migrated to head, one per backend for the whole session."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'webcare.db'}"
+        upgrade(url)
+        yield url
+        return
+    url = create_postgres_database()
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        drop_postgres_database(url)
+
+
+@pytest.fixture(scope="session")
+def engine(database_url) -> Iterator[Engine]:
+    engine = create_db_engine(Settings(_env_file=None, database_url=database_url))
+    yield engine
+    engine.dispose()
+
+
+def empty_tables(engine: Engine) -> None:
+    tables = [t.name for t in reversed(SQLModel.metadata.sorted_tables)]
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                connection.execute(text(f"DELETE FROM {table}"))
+
+
+@pytest.fixture
+def db(engine) -> Engine:
+    """The session's database, emptied and loaded with the default configuration for this test."""
+    empty_tables(engine)
+    with Session(engine) as session:
+        apply_config(session, read_config_file())
+        session.commit()
+    return engine
+
+
+@pytest.fixture
+def session(db) -> Iterator[Session]:
+    with Session(db, expire_on_commit=False) as session:
+        yield session
+
+
+# Classifiers --------------------------------------------------------------------------------------
+
+
+class KeywordClassifier:
+    """A deterministic stand-in for tests where the model is not the subject: keywords decide the label."""
+
+    version = "test-keywords"
+
+    def __init__(self, confidence: float = 0.9):
+        self.confidence = confidence
+
+    def predict(self, texts: Sequence[str]) -> list[classifier.Prediction]:
+        return [self._one(text) for text in texts]
+
+    def _one(self, text: str) -> classifier.Prediction:
+        lowered = text.lower()
+        confidence = 0.3 if "unsure" in lowered else self.confidence
+        if any(word in lowered for word in ("kapot", "gat", "lantaarn", "afval", "boom")):
+            urgent = "over de weg" in lowered
+            return classifier.Prediction("public_space_report", confidence, "roads_traffic", urgent, ("kapot",))
+        if any(word in lowered for word in ("paspoort", "afspraak", "vergunning", "hoe")):
+            return classifier.Prediction("service_question", confidence, None, False, ("paspoort",))
+        return classifier.Prediction("communication", confidence, None, False, ())
+
+
+@pytest.fixture(scope="session")
+def trained_model(tmp_path_factory) -> classifier.Classifier:
+    """The real classifier, trained once per session on the fixtures (as `make run` does)."""
+    if not TRAIN_DATA.exists():
+        pytest.fail(f"training data missing: {TRAIN_DATA}")
+    return classifier.train(classifier.load_examples(TRAIN_DATA))
+
+
+# The app ------------------------------------------------------------------------------------------
+
+
+def make_settings(database_url: str, **overrides) -> Settings:
+    return Settings(_env_file=None, database_url=database_url, **overrides)
+
+
+@pytest.fixture
+def stand_in() -> KeywordClassifier:
+    return KeywordClassifier()
+
+
+@pytest.fixture
+def client(db, database_url, stand_in) -> Iterator[TestClient]:
+    app = create_app(make_settings(database_url), classifier=stand_in)
+    with TestClient(app) as client:
+        yield client
+
+
+class Users:
+    """Users of every role with their bearer headers."""
+
+    def __init__(self, engine: Engine):
+        self.headers: dict[str, dict[str, str]] = {}
+        with Session(engine) as session:
+            for name, role, departments in (
+                ("admin", Role.admin, []),
+                ("feed", Role.integration, []),
+                ("manager", Role.manager, []),
+                ("kcc-agent", Role.agent, ["kcc"]),
+                ("comms-agent", Role.agent, ["communicatie"]),
+            ):
+                auth.create_user(session, name, role=role, departments=departments)
+                token = auth.create_token(session, name)
+                self.headers[name] = {"Authorization": f"Bearer {token}"}
+            session.commit()
+
+    def __getitem__(self, name: str) -> dict[str, str]:
+        return self.headers[name]
+
+
+@pytest.fixture
+def users(db) -> Users:
+    return Users(db)
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent
