@@ -69,12 +69,8 @@ class BusinessCalendar:
         object.__setattr__(self, "public_holidays", bool(self.public_holidays))
         object.__setattr__(self, "_zone", zone)
         # Calendars rebuilt from configuration on every request share their computed days.
-        object.__setattr__(
-            self, "_days", _day_cache(self.timezone, weekly, closures, self.public_holidays)
-        )
-        object.__setattr__(
-            self, "_always_open", weekly == _ALWAYS and not closures and not self.public_holidays
-        )
+        object.__setattr__(self, "_days", _day_cache(self.timezone, weekly, closures, self.public_holidays))
+        object.__setattr__(self, "_always_open", weekly == _ALWAYS and not closures and not self.public_holidays)
 
     @classmethod
     def always_open(cls, timezone: str = "Europe/Amsterdam") -> BusinessCalendar:
@@ -170,9 +166,7 @@ class BusinessCalendar:
                 remaining -= available
             closed_days = 0 if slots else closed_days + 1
             if closed_days > MAX_CLOSED_DAYS:
-                raise ValueError(
-                    f"calendar has no opening time within {MAX_CLOSED_DAYS} days of {start}"
-                )
+                raise ValueError(f"calendar has no opening time within {MAX_CLOSED_DAYS} days of {start}")
             day += timedelta(days=1)
 
     def business_minutes_between(self, a: datetime, b: datetime) -> float:
@@ -189,9 +183,7 @@ class BusinessCalendar:
         """Open intervals intersected with ``[start, end)``, touching intervals merged."""
         start_us, end_us = _to_us(start, "start"), _to_us(end, "end")
         if self._always_open:
-            intervals: Iterable[tuple[int, int]] = (
-                [(start_us, end_us)] if end_us > start_us else []
-            )
+            intervals: Iterable[tuple[int, int]] = [(start_us, end_us)] if end_us > start_us else []
         else:
             intervals = self._clipped(start, start_us, end, end_us)
         pending: tuple[int, int] | None = None
@@ -205,9 +197,7 @@ class BusinessCalendar:
         if pending is not None:
             yield _from_us(pending[0]), _from_us(pending[1])
 
-    def _clipped(
-        self, start: datetime, start_us: int, end: datetime, end_us: int
-    ) -> Iterator[tuple[int, int]]:
+    def _clipped(self, start: datetime, start_us: int, end: datetime, end_us: int) -> Iterator[tuple[int, int]]:
         if end_us <= start_us:
             return
         day, last = self._local_date(start), self._local_date(end)
@@ -294,24 +284,16 @@ def _normalize_opening_hours(opening_hours: object) -> WeeklySlots:
     for raw_day, raw_slots in opening_hours.items():
         day = raw_day.strip().lower() if isinstance(raw_day, str) else raw_day
         if day not in DAY_NAMES:
-            raise ValueError(
-                f"opening_hours: unknown day {raw_day!r} (expected one of {', '.join(DAY_NAMES)})"
-            )
+            raise ValueError(f"opening_hours: unknown day {raw_day!r} (expected one of {', '.join(DAY_NAMES)})")
         if isinstance(raw_slots, str) or not isinstance(raw_slots, Sequence):
-            raise ValueError(
-                f"opening_hours[{day!r}] must be a list of [open, close] pairs, got {raw_slots!r}"
-            )
+            raise ValueError(f"opening_hours[{day!r}] must be a list of [open, close] pairs, got {raw_slots!r}")
         slots = []
         for raw_slot in raw_slots:
             if isinstance(raw_slot, str) or not isinstance(raw_slot, Sequence) or len(raw_slot) != 2:
-                raise ValueError(
-                    f"opening_hours[{day!r}]: each slot must be an [open, close] pair, got {raw_slot!r}"
-                )
+                raise ValueError(f"opening_hours[{day!r}]: each slot must be an [open, close] pair, got {raw_slot!r}")
             open_, close = (_parse_hhmm(value, day) for value in raw_slot)
             if close <= open_:
-                raise ValueError(
-                    f"opening_hours[{day!r}]: slot {raw_slot[0]}-{raw_slot[1]} must close after it opens"
-                )
+                raise ValueError(f"opening_hours[{day!r}]: slot {raw_slot[0]}-{raw_slot[1]} must close after it opens")
             slots.append((open_, close))
         slots.sort()
         for (open_a, close_a), (open_b, close_b) in zip(slots, slots[1:]):
@@ -347,9 +329,7 @@ def _is_weekly_slots(value: object) -> bool:
 def _parse_hhmm(value: object, day: str) -> int:
     match = _HHMM.fullmatch(value) if isinstance(value, str) else None
     if match is None or (match.group(1) == "24" and match.group(2) != "00"):
-        raise ValueError(
-            f"opening_hours[{day!r}]: {value!r} is not a time of day as \"HH:MM\" (00:00..24:00)"
-        )
+        raise ValueError(f'opening_hours[{day!r}]: {value!r} is not a time of day as "HH:MM" (00:00..24:00)')
     return int(match.group(1)) * 60 + int(match.group(2))
 
 

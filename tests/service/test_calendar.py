@@ -2,7 +2,7 @@
 
 import dataclasses
 import math
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from service.calendar import DAY_NAMES, BusinessCalendar
 
-UTC = timezone.utc
+UTC = UTC
 AMS = ZoneInfo("Europe/Amsterdam")
 WEEKDAYS_0830_1700 = {day: [("08:30", "17:00")] for day in DAY_NAMES[:5]}
 
@@ -104,9 +104,7 @@ def test_sunday_slot_measures_real_elapsed_time_on_dst_days(sunday, slot, minute
 
 
 def test_full_sunday_slot_on_dst_days_as_utc_intervals_and_deadlines():
-    calendar = BusinessCalendar.from_config(
-        opening_hours={"sunday": [("00:00", "24:00")]}, public_holidays=False
-    )
+    calendar = BusinessCalendar.from_config(opening_hours={"sunday": [("00:00", "24:00")]}, public_holidays=False)
     spring = list(calendar.opening_slots(ams(2026, 3, 28, 12), ams(2026, 3, 30, 12)))
     assert spring == [(utc(2026, 3, 28, 23), utc(2026, 3, 29, 22))]
     autumn = list(calendar.opening_slots(ams(2026, 10, 24, 12), ams(2026, 10, 26, 12)))
@@ -183,9 +181,7 @@ def test_always_open_adds_plain_minutes_through_dst_and_holidays():
     assert calendar.business_minutes_between(ams(2026, 10, 25), ams(2026, 10, 26)) == 25 * 60
     assert calendar.is_holiday(date(2025, 12, 25)) is None
     assert calendar.is_open(ams(2025, 12, 25, 3, 0))
-    assert list(calendar.opening_slots(start, start + timedelta(days=365))) == [
-        (start, start + timedelta(days=365))
-    ]
+    assert list(calendar.opening_slots(start, start + timedelta(days=365))) == [(start, start + timedelta(days=365))]
 
 
 def test_always_open_matches_the_general_day_walk():
@@ -309,7 +305,14 @@ def test_a_calendar_that_never_opens_says_so():
 
 # Properties over random calendars.
 
-TIMEZONES = ["Europe/Amsterdam", "Europe/Amsterdam", "UTC", "America/New_York", "Australia/Lord_Howe", "America/Santiago"]
+TIMEZONES = [
+    "Europe/Amsterdam",
+    "Europe/Amsterdam",
+    "UTC",
+    "America/New_York",
+    "Australia/Lord_Howe",
+    "America/Santiago",
+]
 # Boundaries at DST-prone times (01:00..03:00, midnight, end of day) come up often.
 BOUNDARIES = st.one_of(st.integers(0, 1440), st.sampled_from([0, 60, 90, 120, 150, 180, 1440]))
 
@@ -325,7 +328,9 @@ def amsterdam_transitions() -> list[datetime]:
 
 INSTANTS = st.one_of(
     st.datetimes(datetime(2024, 1, 1), datetime(2028, 12, 31), timezones=st.just(UTC)),
-    st.datetimes(datetime(2024, 1, 1), datetime(2028, 12, 31), timezones=st.sampled_from([AMS, ZoneInfo("America/New_York")])),
+    st.datetimes(
+        datetime(2024, 1, 1), datetime(2028, 12, 31), timezones=st.sampled_from([AMS, ZoneInfo("America/New_York")])
+    ),
     st.builds(
         lambda moment, offset: moment + timedelta(seconds=offset),
         st.sampled_from(amsterdam_transitions()),
@@ -419,7 +424,9 @@ def test_between_is_antisymmetric_and_additive(data, a, offsets):
     b, c = (a + timedelta(seconds=offset, microseconds=offset % 7) for offset in offsets)
     ab = calendar.business_minutes_between(a, b)
     assert ab == -calendar.business_minutes_between(b, a)
-    assert math.isclose(ab + calendar.business_minutes_between(b, c), calendar.business_minutes_between(a, c), abs_tol=1e-6)
+    assert math.isclose(
+        ab + calendar.business_minutes_between(b, c), calendar.business_minutes_between(a, c), abs_tol=1e-6
+    )
     span = calendar.business_minutes_between(min(a, b), max(a, b))
     assert 0 <= span <= abs((b - a) / timedelta(minutes=1))
     slots = list(calendar.opening_slots(min(a, b), max(a, b)))
