@@ -7,6 +7,7 @@ from models.common import (
     Clock,
     Direction,
     OfficeHours,
+    Outcome,
     Priority,
     Role,
     SlaState,
@@ -14,6 +15,7 @@ from models.common import (
     utcnow,
 )
 from models.department import WEEKDAYS, Department, DepartmentPublic, DepartmentsPublic, DepartmentWrite
+from models.feedback import LabelledExample
 from models.message import MAX_BATCH_SIZE, MAX_TEXT_LENGTH, Message, MessageBatch, MessageCreate, MessagePublic
 from models.routing import (
     RoutingRule,
@@ -25,15 +27,27 @@ from models.routing import (
     SlaPolicyPublic,
     SlaPolicyWrite,
 )
+from models.template import (
+    ReplyTemplate,
+    ReplyTemplateCreate,
+    ReplyTemplatePublic,
+    ReplyTemplatesPublic,
+    ReplyTemplateUpdate,
+)
 from models.ticket import (
     BatchItemError,
     BatchResult,
     IngestResult,
+    NoteCreate,
+    ReplyCreate,
     Ticket,
     TicketDetail,
     TicketEvent,
     TicketEventPublic,
     TicketPublic,
     TicketsPublic,
+    TicketUpdate,
+    TicketViewer,
+    VersionRef,
 )
-from models.user import ApiToken, User, UserDepartment, UserPublic
+from models.user import ApiToken, User, UserDepartment, UserPublic, UserSession

@@ -50,6 +50,14 @@ class TicketStatus(StrEnum):
 OPEN_STATUSES = (TicketStatus.new, TicketStatus.open, TicketStatus.waiting, TicketStatus.reopened)
 
 
+class Outcome(StrEnum):
+    answered = "answered"
+    forwarded = "forwarded"
+    no_action_needed = "no_action_needed"
+    duplicate = "duplicate"
+    spam = "spam"
+
+
 class SlaState(StrEnum):
     running = "running"
     paused = "paused"

@@ -5,8 +5,8 @@ from typing import Any
 
 from sqlmodel import JSON, Field, Index, SQLModel
 
-from models.common import Category, Channel, Priority, SlaState, TicketStatus, enum_type, utcnow
-from models.message import MessagePublic
+from models.common import Category, Channel, Outcome, Priority, SlaState, TicketStatus, enum_type, utcnow
+from models.message import MAX_TEXT_LENGTH, MessagePublic
 
 
 class Ticket(SQLModel, table=True):
@@ -49,9 +49,24 @@ class Ticket(SQLModel, table=True):
     first_responded_at: datetime | None = None
     resolved_at: datetime | None = None
     sla_state: SlaState = Field(default=SlaState.running, sa_type=enum_type(SlaState))
+    # While waiting on the citizen the resolution clock stands still; this is when it stopped.
+    sla_paused_at: datetime | None = None
+    # A claim is a lease: after this moment another agent may take the ticket.
+    claimed_until: datetime | None = None
+    outcome: Outcome | None = Field(default=None, sa_type=enum_type(Outcome))
 
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class TicketViewer(SQLModel, table=True):
+    """Who has a ticket open on screen right now (refreshed by the page's heartbeat)."""
+
+    __tablename__ = "ticket_viewers"
+
+    ticket_id: int = Field(foreign_key="tickets.id", primary_key=True, ondelete="CASCADE")
+    user_id: int = Field(foreign_key="users.id", primary_key=True, ondelete="CASCADE")
+    seen_at: datetime = Field(default_factory=utcnow)
 
 
 class TicketEvent(SQLModel, table=True):
@@ -96,6 +111,8 @@ class TicketPublic(SQLModel):
     first_responded_at: datetime | None
     resolved_at: datetime | None
     sla_state: SlaState
+    claimed_until: datetime | None
+    outcome: Outcome | None
     created_at: datetime
     updated_at: datetime
 
@@ -103,6 +120,32 @@ class TicketPublic(SQLModel):
 class TicketDetail(TicketPublic):
     messages: list[MessagePublic]
     timeline: list[TicketEventPublic]
+    viewers: list[str] = Field(default_factory=list, description="Other people who have this ticket open now.")
+
+
+class TicketUpdate(SQLModel):
+    """A change to a ticket; `version` must be the one the client last saw."""
+
+    version: int
+    status: TicketStatus | None = None
+    category: Category | None = None
+    department: str | None = Field(default=None, description="Slug of the department to move the ticket to.")
+    priority: Priority | None = None
+    outcome: Outcome | None = Field(default=None, description="Required when resolving.")
+
+
+class ReplyCreate(SQLModel):
+    text: str = Field(min_length=1, max_length=MAX_TEXT_LENGTH)
+    version: int
+    template_id: int | None = None
+
+
+class NoteCreate(SQLModel):
+    text: str = Field(min_length=1, max_length=MAX_TEXT_LENGTH)
+
+
+class VersionRef(SQLModel):
+    version: int | None = Field(default=None, description="When given, the change is refused if it is stale.")
 
 
 class TicketsPublic(SQLModel):

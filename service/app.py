@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from classifier import Classifier, load_model
 from service.db import create_db_engine
 from service.errors import WebcareError
-from service.routers import departments, messages, tickets
+from service.routers import departments, messages, queue, templates, tickets
 from service.settings import Settings, get_settings
 
 log = logging.getLogger("webcare")
@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None, *, classifier: Classifier | Non
     )
     app.state.settings = settings
 
-    for router in (messages.router, tickets.router, departments.router):
+    for router in (messages.router, tickets.router, queue.router, templates.router, departments.router):
         app.include_router(router, prefix=API_PREFIX)
     _add_health(app)
     _add_error_handlers(app)

@@ -11,6 +11,8 @@ from models import (
     Department,
     DepartmentPublic,
     DepartmentWrite,
+    ReplyTemplate,
+    ReplyTemplateCreate,
     RoutingRule,
     RoutingRuleWrite,
     SlaPolicy,
@@ -29,6 +31,7 @@ class ConfigFile(BaseModel):
     departments: list[DepartmentWrite]
     routing_rules: list[RoutingRuleWrite]
     sla_policies: list[SlaPolicyWrite]
+    reply_templates: list[ReplyTemplateCreate] = []
 
 
 @dataclass(frozen=True)
@@ -104,11 +107,20 @@ def apply_config(session: Session, config: ConfigFile) -> dict[str, int]:
         policy.department_id = department_id(item.department)
         policy.updated_at = utcnow()
         session.add(policy)
+
+    templates = {t.name: t for t in session.exec(select(ReplyTemplate)).all()}
+    for item in config.reply_templates:
+        template = templates.get(item.name) or ReplyTemplate(name=item.name, body=item.body)
+        for key, value in item.model_dump().items():
+            setattr(template, key, value)
+        template.updated_at = utcnow()
+        session.add(template)
     session.flush()
     return {
         "departments": len(config.departments),
         "routing_rules": len(config.routing_rules),
         "sla_policies": len(config.sla_policies),
+        "reply_templates": len(config.reply_templates),
     }
 
 

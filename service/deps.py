@@ -80,5 +80,6 @@ def require(*roles: Role):
 
 
 Ingestor = Annotated[User, require(Role.integration, Role.admin)]
-Reader = Annotated[User, require(Role.agent, Role.manager, Role.admin)]
+# People who read and work tickets: agents (their own departments), managers and admins (all).
+Staff = Annotated[User, require(Role.agent, Role.manager, Role.admin)]
 Admin = Annotated[User, require(Role.admin)]

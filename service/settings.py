@@ -1,5 +1,6 @@
 """Settings from WEBCARE_* environment variables (and an optional .env), read once."""
 
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -28,11 +29,17 @@ class Settings(BaseSettings):
     max_future_skew_minutes: int = 5
     # A citizen's message on a ticket resolved at most this long ago reopens it instead of starting a new one.
     reopen_window_days: int = 7
+    # A claim lapses after this many minutes without activity by the agent, and the ticket returns to the queue.
+    claim_lease_minutes: int = 20
 
     db_pool_size: int = 10
     db_max_overflow: int = 10
     db_pool_timeout_seconds: float = 10.0
     log_level: str = "INFO"
+
+    @property
+    def claim_lease(self) -> timedelta:
+        return timedelta(minutes=self.claim_lease_minutes)
 
     @model_validator(mode="after")
     def _real_secrets_in_production(self) -> "Settings":

@@ -44,9 +44,22 @@ def choose_policy(
 
 def compute_targets(policy: Policy, calendar: BusinessCalendar, start: datetime) -> Targets:
     """Deadlines counted from `start` (when the citizen sent the message) in the policy's clock."""
-    clock = calendar if policy.clock == Clock.business else BusinessCalendar.always_open(calendar.timezone)
+    clock = clock_for(policy, calendar)
     return Targets(
         policy=policy,
         first_response_due=clock.add_business_time(start, policy.first_response_minutes),
         resolution_due=clock.add_business_time(start, policy.resolution_minutes),
     )
+
+
+def clock_for(policy: Policy, calendar: BusinessCalendar) -> BusinessCalendar:
+    """The calendar a policy's minutes are counted in: the department's hours, or 24/7."""
+    return calendar if policy.clock == Clock.business else BusinessCalendar.always_open(calendar.timezone)
+
+
+def resume(due: datetime, paused_at: datetime, resumed_at: datetime, clock: BusinessCalendar) -> datetime:
+    """The deadline after a pause: the time that was left when the clock stopped, counted again from now."""
+    remaining = clock.business_minutes_between(paused_at, due)
+    if remaining <= 0:
+        return due  # already breached when paused: pausing does not un-breach it
+    return clock.add_business_time(resumed_at, remaining)

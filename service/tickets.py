@@ -1,24 +1,18 @@
-"""Tickets: taking a message in (dedupe, thread, classify, route, targets) and reading tickets back."""
+"""Tickets: the timeline, response targets, and reading tickets back for the API."""
 
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Protocol
+from datetime import datetime
 
 from sqlalchemy import func, nulls_last
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from classifier import Prediction
 from models import (
     OPEN_STATUSES,
     Category,
-    Channel,
     Department,
-    Direction,
     Message,
-    MessageCreate,
     MessagePublic,
     SlaState,
     Ticket,
@@ -29,26 +23,12 @@ from models import (
     TicketStatus,
     User,
 )
-from service import routing, sla
+from service import sla
 from service.configuration import PipelineConfig
-from service.errors import InvalidField, NotFound
-from service.settings import Settings
+from service.errors import NotFound
 
 log = logging.getLogger(__name__)
 SYSTEM = "system"
-
-
-class Classifies(Protocol):
-    version: str
-
-    def predict(self, texts: Sequence[str]) -> list[Prediction]: ...
-
-
-@dataclass(frozen=True)
-class Ingested:
-    created: bool
-    message: Message
-    ticket: Ticket
 
 
 def record(session: Session, ticket: Ticket, kind: str, data: dict, *, actor: User | None = None, at=None) -> None:
@@ -69,155 +49,6 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def find_existing(session: Session, channel: Channel, external_id: str) -> Message | None:
-    return session.exec(select(Message).where(Message.channel == channel, Message.external_id == external_id)).first()
-
-
-def find_thread(session: Session, incoming: MessageCreate) -> Ticket | None:
-    """The ticket this message continues: the one it replies to, or its conversation's latest ticket."""
-    if incoming.in_reply_to:
-        parent = find_existing(session, incoming.channel, incoming.in_reply_to)
-        # A reply to another citizen's comment is that citizen's matter, not a continuation of this one's.
-        if parent and (parent.direction == Direction.outbound or parent.author_handle == incoming.author_handle):
-            return session.get(Ticket, parent.ticket_id)
-    if incoming.conversation_id:
-        return session.exec(
-            select(Ticket)
-            .where(
-                Ticket.channel == incoming.channel,
-                Ticket.conversation_id == incoming.conversation_id,
-                Ticket.author_handle == incoming.author_handle,
-            )
-            .order_by(col(Ticket.id).desc())
-        ).first()
-    return None
-
-
-def ingest(
-    session: Session,
-    incoming: MessageCreate,
-    *,
-    classifier: Classifies,
-    config: PipelineConfig,
-    settings: Settings,
-    now: datetime,
-) -> Ingested:
-    """Store one citizen's message and attach it to a ticket; a repeat of (channel, external_id) writes nothing."""
-    existing = find_existing(session, incoming.channel, incoming.external_id)
-    if existing is not None:
-        return Ingested(False, existing, session.get(Ticket, existing.ticket_id))
-    if incoming.sent_at > now + timedelta(minutes=settings.max_future_skew_minutes):
-        raise InvalidField("sent_at", f"lies in the future (now is {now.isoformat(timespec='seconds')})")
-    try:
-        with session.begin_nested():
-            ticket = _ticket_for(session, incoming, classifier=classifier, config=config, settings=settings)
-            message = Message(
-                **incoming.model_dump(), ticket_id=ticket.id, direction=Direction.inbound, received_at=now
-            )
-            session.add(message)
-            session.flush()
-            record(session, ticket, "message_received", {"message_id": message.id, "channel": message.channel})
-    except IntegrityError:
-        # Another request stored the same message a moment ago: answer as for any repeat.
-        existing = find_existing(session, incoming.channel, incoming.external_id)
-        if existing is None:
-            raise
-        log.info("duplicate message %s/%s arrived concurrently", incoming.channel, incoming.external_id)
-        return Ingested(False, existing, session.get(Ticket, existing.ticket_id))
-    return Ingested(True, message, ticket)
-
-
-def _ticket_for(
-    session: Session, incoming: MessageCreate, *, classifier: Classifies, config: PipelineConfig, settings: Settings
-) -> Ticket:
-    ticket = find_thread(session, incoming)
-    if ticket is not None and ticket.status in OPEN_STATUSES:
-        return ticket
-    if (
-        ticket is not None
-        and ticket.status == TicketStatus.resolved
-        and ticket.resolved_at is not None
-        and incoming.sent_at - ticket.resolved_at <= timedelta(days=settings.reopen_window_days)
-    ):
-        return _reopen(session, ticket, incoming, config)
-    return _new_ticket(session, incoming, classifier=classifier, config=config)
-
-
-def _new_ticket(session: Session, incoming: MessageCreate, *, classifier: Classifies, config: PipelineConfig) -> Ticket:
-    prediction = classifier.predict([incoming.text])[0]
-    category = Category(prediction.label)
-    route = routing.route(
-        routing.Case(
-            category=category,
-            confidence=prediction.confidence,
-            channel=incoming.channel,
-            text=incoming.text,
-            urgent=prediction.urgent,
-            sent_at=incoming.sent_at,
-        ),
-        config.rules,
-        config.calendars,
-        fallback_department_id=config.triage_department_id,
-    )
-    ticket = Ticket(
-        channel=incoming.channel,
-        conversation_id=incoming.conversation_id,
-        author_handle=incoming.author_handle,
-        author_name=incoming.author_name,
-        category=category,
-        subcategory=prediction.subcategory,
-        confidence=prediction.confidence,
-        model_version=classifier.version,
-        urgent=prediction.urgent,
-        reasons=list(prediction.reasons),
-        department_id=route.department_id,
-        priority=route.priority,
-        routing_rule_id=route.rule.id if route.rule else None,
-        opened_at=incoming.sent_at,
-    )
-    session.add(ticket)
-    session.flush()
-    record(
-        session,
-        ticket,
-        "classified",
-        {
-            "category": category,
-            "subcategory": prediction.subcategory,
-            "confidence": round(prediction.confidence, 4),
-            "urgent": prediction.urgent,
-            "reasons": list(prediction.reasons),
-            "model_version": classifier.version,
-        },
-    )
-    record(
-        session,
-        ticket,
-        "routed",
-        {
-            "rule": route.rule.name if route.rule else None,
-            "rule_id": route.rule.id if route.rule else None,
-            "department": config.slug(route.department_id),
-            "priority": route.priority,
-            "office_hours_open": route.office_hours_open,
-        },
-    )
-    set_targets(session, ticket, config, start=incoming.sent_at)
-    return ticket
-
-
-def _reopen(session: Session, ticket: Ticket, incoming: MessageCreate, config: PipelineConfig) -> Ticket:
-    previous = ticket.status
-    ticket.status = TicketStatus.reopened
-    ticket.resolved_at = None
-    ticket.first_responded_at = None
-    ticket.opened_at = incoming.sent_at
-    ticket.version += 1
-    record(session, ticket, "status_changed", {"from": previous, "to": ticket.status, "reason": "citizen wrote again"})
-    set_targets(session, ticket, config, start=incoming.sent_at)
-    return ticket
-
-
 def set_targets(session: Session, ticket: Ticket, config: PipelineConfig, *, start: datetime) -> None:
     policy = sla.choose_policy(
         config.policies, category=ticket.category, priority=ticket.priority, department_id=ticket.department_id
@@ -228,8 +59,11 @@ def set_targets(session: Session, ticket: Ticket, config: PipelineConfig, *, sta
     ticket.sla_policy_id = policy.id
     ticket.first_response_due = targets.first_response_due
     ticket.resolution_due = targets.resolution_due
-    ticket.next_due = targets.first_response_due
-    ticket.sla_state = SlaState.running
+    if ticket.sla_paused_at is not None:
+        ticket.next_due = None
+    else:
+        ticket.next_due = targets.first_response_due if ticket.first_responded_at is None else targets.resolution_due
+        ticket.sla_state = SlaState.running
     session.add(ticket)
     session.flush()
     record(
@@ -278,7 +112,7 @@ def get_ticket(session: Session, ticket_id: int) -> Ticket:
     return ticket
 
 
-def detail(session: Session, ticket: Ticket) -> TicketDetail:
+def detail(session: Session, ticket: Ticket, *, viewers: list[str] = ()) -> TicketDetail:
     messages = session.exec(
         select(Message).where(Message.ticket_id == ticket.id).order_by(Message.sent_at, Message.id)
     ).all()
@@ -287,6 +121,7 @@ def detail(session: Session, ticket: Ticket) -> TicketDetail:
         **to_public(session, [ticket])[0].model_dump(),
         messages=[MessagePublic.model_validate(m, from_attributes=True) for m in messages],
         timeline=[TicketEventPublic.model_validate(e, from_attributes=True) for e in events],
+        viewers=list(viewers),
     )
 
 
@@ -296,6 +131,7 @@ class TicketFilter:
     status: TicketStatus | None = None
     category: Category | None = None
     sla_state: SlaState | None = None
+    open_only: bool = False
 
 
 def list_tickets(session: Session, where: TicketFilter, *, limit: int, offset: int) -> tuple[list[Ticket], int]:
@@ -308,6 +144,8 @@ def list_tickets(session: Session, where: TicketFilter, *, limit: int, offset: i
         conditions.append(Ticket.category == where.category)
     if where.sla_state is not None:
         conditions.append(Ticket.sla_state == where.sla_state)
+    if where.open_only:
+        conditions.append(col(Ticket.status).in_(OPEN_STATUSES))
     total = session.exec(select(func.count()).select_from(Ticket).where(*conditions)).one()
     rows = session.exec(
         select(Ticket)
@@ -317,3 +155,7 @@ def list_tickets(session: Session, where: TicketFilter, *, limit: int, offset: i
         .offset(offset)
     ).all()
     return list(rows), total
+
+
+def department_of(session: Session, ticket: Ticket) -> Department:
+    return session.get(Department, ticket.department_id)

@@ -6,6 +6,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,11 +17,12 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, SQLModel
 
 import classifier
-from models import Role
+from models import Role, utcnow
 from service import auth
 from service.app import create_app
 from service.configuration import apply_config, read_config_file
 from service.db import create_db_engine
+from service.deps import get_now
 from service.migrations import upgrade
 from service.modelops import TRAIN_DATA
 from service.settings import Settings
@@ -188,9 +190,31 @@ def stand_in() -> KeywordClassifier:
     return KeywordClassifier()
 
 
+class Clock:
+    """The app's notion of now: real time until a test sets it."""
+
+    def __init__(self):
+        self.now: datetime | None = None
+
+    def __call__(self) -> datetime:
+        return (self.now or utcnow()).astimezone(UTC)
+
+    def set(self, moment: datetime) -> None:
+        self.now = moment
+
+    def advance(self, **delta) -> None:
+        self.now = self() + timedelta(**delta)
+
+
 @pytest.fixture
-def client(db, database_url, stand_in) -> Iterator[TestClient]:
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def client(db, database_url, stand_in, clock) -> Iterator[TestClient]:
     app = create_app(make_settings(database_url), classifier=stand_in)
+    app.dependency_overrides[get_now] = clock
     with TestClient(app) as client:
         yield client
 

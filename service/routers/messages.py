@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response, status
 from pydantic import ValidationError
 
 from models import BatchItemError, BatchResult, IngestResult, MessageBatch, MessageCreate
-from service import tickets
+from service import ingestion, tickets
 from service.configuration import load_pipeline_config
 from service.deps import ClassifierDep, Ingestor, NowDep, SessionDep, SettingsDep
 from service.errors import WebcareError
@@ -31,7 +31,7 @@ def create_message(
     _user: Ingestor,
 ) -> IngestResult:
     config = load_pipeline_config(session)
-    result = tickets.ingest(session, body, classifier=classifier, config=config, settings=settings, now=now)
+    result = ingestion.ingest(session, body, classifier=classifier, config=config, settings=settings, now=now)
     if not result.created:
         response.status_code = status.HTTP_200_OK
     return IngestResult(
@@ -54,7 +54,9 @@ def create_messages(
     for raw in body.messages:
         try:
             incoming = MessageCreate.model_validate(raw)
-            result = tickets.ingest(session, incoming, classifier=classifier, config=config, settings=settings, now=now)
+            result = ingestion.ingest(
+                session, incoming, classifier=classifier, config=config, settings=settings, now=now
+            )
         except ValidationError as exc:
             results.append(BatchItemError(error=exc.errors(include_url=False, include_context=False)))
             continue

@@ -1,29 +1,37 @@
-"""Reading tickets: the filtered list and one ticket with its conversation and timeline."""
+"""Tickets: the filtered list, one ticket with its conversation and timeline, and working a ticket."""
 
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 from sqlmodel import select
 
-from models import Category, Department, Role, SlaState, TicketDetail, TicketsPublic, TicketStatus
-from service import auth, tickets
-from service.deps import Reader, SessionDep
-from service.errors import Forbidden
+from models import (
+    Category,
+    Department,
+    NoteCreate,
+    ReplyCreate,
+    ReplyTemplate,
+    SlaState,
+    Ticket,
+    TicketDetail,
+    TicketPublic,
+    TicketsPublic,
+    TicketStatus,
+    TicketUpdate,
+    VersionRef,
+)
+from service import tickets, workflow
+from service.access import ensure_can_see, visible_department_ids
+from service.configuration import load_pipeline_config
+from service.deps import NowDep, SessionDep, SettingsDep, Staff
 
 router = APIRouter(prefix="/tickets", tags=["tickets"])
-
-
-def visible_departments(session, user) -> set[int] | None:
-    """The departments whose tickets this user may see; None means all of them."""
-    if user.role == Role.agent:
-        return auth.department_ids(session, user)
-    return None
 
 
 @router.get("", response_model=TicketsPublic)
 def list_tickets(
     session: SessionDep,
-    user: Reader,
+    user: Staff,
     department: str | None = None,
     status: TicketStatus | None = None,
     category: Category | None = None,
@@ -32,7 +40,7 @@ def list_tickets(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> TicketsPublic:
     """Tickets ordered by the deadline that matters now (nearest first); agents see their own departments."""
-    allowed = visible_departments(session, user)
+    allowed = visible_department_ids(session, user)
     department_ids = allowed
     if department is not None:
         found = session.exec(select(Department.id).where(Department.slug == department)).first()
@@ -48,9 +56,82 @@ def list_tickets(
 
 
 @router.get("/{ticket_id}", response_model=TicketDetail)
-def read_ticket(ticket_id: int, session: SessionDep, user: Reader) -> TicketDetail:
+def read_ticket(ticket_id: int, session: SessionDep, now: NowDep, user: Staff) -> TicketDetail:
     ticket = tickets.get_ticket(session, ticket_id)
-    allowed = visible_departments(session, user)
-    if allowed is not None and ticket.department_id not in allowed:
-        raise Forbidden("This ticket belongs to a department you do not work for")
-    return tickets.detail(session, ticket)
+    ensure_can_see(session, user, ticket)
+    return tickets.detail(session, ticket, viewers=workflow.viewers(session, ticket, now=now, excluding=user))
+
+
+def _working(session, ticket_id: int, user) -> Ticket:
+    ticket = workflow.lock_ticket(session, ticket_id)
+    ensure_can_see(session, user, ticket)
+    return ticket
+
+
+def _public(session, ticket: Ticket) -> TicketPublic:
+    session.flush()
+    return tickets.to_public(session, [ticket])[0]
+
+
+@router.patch("/{ticket_id}", response_model=TicketPublic, responses={409: {"description": "Stale or illegal"}})
+def update_ticket(
+    ticket_id: int,
+    change: TicketUpdate,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    user: Staff,
+) -> TicketPublic:
+    """Change status, category (a correction: re-routes and teaches the classifier), department or priority."""
+    ticket = _working(session, ticket_id, user)
+    workflow.update(
+        session, ticket, user, change, config=load_pipeline_config(session), now=now, lease=settings.claim_lease
+    )
+    return _public(session, ticket)
+
+
+@router.post("/{ticket_id}/release", response_model=TicketPublic)
+def release_ticket(
+    ticket_id: int, session: SessionDep, now: NowDep, user: Staff, body: VersionRef | None = None
+) -> TicketPublic:
+    """Hand a claim back: the ticket returns to its queue at once."""
+    ticket = _working(session, ticket_id, user)
+    workflow.check_version(session, ticket, body.version if body else None)
+    workflow.release(session, ticket, user, now=now)
+    return _public(session, ticket)
+
+
+@router.post("/{ticket_id}/replies", response_model=TicketPublic, status_code=201)
+def reply_to_ticket(
+    ticket_id: int, body: ReplyCreate, session: SessionDep, settings: SettingsDep, now: NowDep, user: Staff
+) -> TicketPublic:
+    """Answer the citizen; the first answer stops the first-response clock."""
+    ticket = _working(session, ticket_id, user)
+    workflow.check_version(session, ticket, body.version)
+    template = session.get(ReplyTemplate, body.template_id) if body.template_id else None
+    workflow.reply(
+        session,
+        ticket,
+        user,
+        body.text,
+        now=now,
+        lease=settings.claim_lease,
+        template=template.name if template else None,
+    )
+    return _public(session, ticket)
+
+
+@router.post("/{ticket_id}/notes", response_model=TicketPublic, status_code=201)
+def add_note(ticket_id: int, body: NoteCreate, session: SessionDep, now: NowDep, user: Staff) -> TicketPublic:
+    """An internal note for colleagues; never sent to the citizen."""
+    ticket = _working(session, ticket_id, user)
+    workflow.add_note(session, ticket, user, body.text, now=now)
+    return _public(session, ticket)
+
+
+@router.post("/{ticket_id}/presence", response_model=list[str])
+def mark_presence(ticket_id: int, session: SessionDep, now: NowDep, user: Staff) -> list[str]:
+    """Heartbeat from the ticket page: returns who else has this ticket open."""
+    ticket = tickets.get_ticket(session, ticket_id)
+    ensure_can_see(session, user, ticket)
+    return workflow.heartbeat(session, ticket, user, now=now)

@@ -1,0 +1,181 @@
+"""Taking a citizen's message in: deduplicate, thread, classify, route, set targets."""
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from classifier import Prediction
+from models import OPEN_STATUSES, Category, Channel, Direction, Message, MessageCreate, Ticket, TicketStatus
+from service import routing, workflow
+from service.configuration import PipelineConfig
+from service.errors import InvalidField
+from service.settings import Settings
+from service.tickets import record, set_targets
+
+log = logging.getLogger(__name__)
+
+
+class Classifies(Protocol):
+    version: str
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]: ...
+
+
+@dataclass(frozen=True)
+class Ingested:
+    created: bool
+    message: Message
+    ticket: Ticket
+
+
+def find_existing(session: Session, channel: Channel, external_id: str) -> Message | None:
+    return session.exec(select(Message).where(Message.channel == channel, Message.external_id == external_id)).first()
+
+
+def find_thread(session: Session, incoming: MessageCreate) -> Ticket | None:
+    """The ticket this message continues: the one it replies to, or its conversation's latest ticket."""
+    if incoming.in_reply_to:
+        parent = find_existing(session, incoming.channel, incoming.in_reply_to)
+        # A reply to another citizen's comment is that citizen's matter, not a continuation of this one's.
+        if parent and (parent.direction == Direction.outbound or parent.author_handle == incoming.author_handle):
+            return session.get(Ticket, parent.ticket_id)
+    if incoming.conversation_id:
+        return session.exec(
+            select(Ticket)
+            .where(
+                Ticket.channel == incoming.channel,
+                Ticket.conversation_id == incoming.conversation_id,
+                Ticket.author_handle == incoming.author_handle,
+            )
+            .order_by(col(Ticket.id).desc())
+        ).first()
+    return None
+
+
+def ingest(
+    session: Session,
+    incoming: MessageCreate,
+    *,
+    classifier: Classifies,
+    config: PipelineConfig,
+    settings: Settings,
+    now: datetime,
+) -> Ingested:
+    """Store one citizen's message and attach it to a ticket; a repeat of (channel, external_id) writes nothing."""
+    existing = find_existing(session, incoming.channel, incoming.external_id)
+    if existing is not None:
+        return Ingested(False, existing, session.get(Ticket, existing.ticket_id))
+    if incoming.sent_at > now + timedelta(minutes=settings.max_future_skew_minutes):
+        raise InvalidField("sent_at", f"lies in the future (now is {now.isoformat(timespec='seconds')})")
+    try:
+        with session.begin_nested():
+            ticket = _ticket_for(session, incoming, classifier=classifier, config=config, settings=settings)
+            message = Message(
+                **incoming.model_dump(), ticket_id=ticket.id, direction=Direction.inbound, received_at=now
+            )
+            session.add(message)
+            session.flush()
+            record(session, ticket, "message_received", {"message_id": message.id, "channel": message.channel})
+    except IntegrityError:
+        # Another request stored the same message a moment ago: answer as for any repeat.
+        existing = find_existing(session, incoming.channel, incoming.external_id)
+        if existing is None:
+            raise
+        log.info("duplicate message %s/%s arrived concurrently", incoming.channel, incoming.external_id)
+        return Ingested(False, existing, session.get(Ticket, existing.ticket_id))
+    return Ingested(True, message, ticket)
+
+
+def _ticket_for(
+    session: Session, incoming: MessageCreate, *, classifier: Classifies, config: PipelineConfig, settings: Settings
+) -> Ticket:
+    ticket = find_thread(session, incoming)
+    if ticket is not None and ticket.status in OPEN_STATUSES:
+        workflow.citizen_wrote(session, ticket, config=config, now=incoming.sent_at)
+        return ticket
+    if (
+        ticket is not None
+        and ticket.status == TicketStatus.resolved
+        and ticket.resolved_at is not None
+        and incoming.sent_at - ticket.resolved_at <= timedelta(days=settings.reopen_window_days)
+    ):
+        workflow.reopen(
+            session,
+            ticket,
+            None,
+            config=config,
+            now=incoming.sent_at,
+            start=incoming.sent_at,
+            reason="citizen wrote again",
+        )
+        ticket.version += 1
+        return ticket
+    return _new_ticket(session, incoming, classifier=classifier, config=config)
+
+
+def _new_ticket(session: Session, incoming: MessageCreate, *, classifier: Classifies, config: PipelineConfig) -> Ticket:
+    prediction = classifier.predict([incoming.text])[0]
+    category = Category(prediction.label)
+    route = routing.route(
+        routing.Case(
+            category=category,
+            confidence=prediction.confidence,
+            channel=incoming.channel,
+            text=incoming.text,
+            urgent=prediction.urgent,
+            sent_at=incoming.sent_at,
+        ),
+        config.rules,
+        config.calendars,
+        fallback_department_id=config.triage_department_id,
+    )
+    ticket = Ticket(
+        channel=incoming.channel,
+        conversation_id=incoming.conversation_id,
+        author_handle=incoming.author_handle,
+        author_name=incoming.author_name,
+        category=category,
+        subcategory=prediction.subcategory,
+        confidence=prediction.confidence,
+        model_version=classifier.version,
+        urgent=prediction.urgent,
+        reasons=list(prediction.reasons),
+        department_id=route.department_id,
+        priority=route.priority,
+        routing_rule_id=route.rule.id if route.rule else None,
+        opened_at=incoming.sent_at,
+    )
+    session.add(ticket)
+    session.flush()
+    record(
+        session,
+        ticket,
+        "classified",
+        {
+            "category": category,
+            "subcategory": prediction.subcategory,
+            "confidence": round(prediction.confidence, 4),
+            "urgent": prediction.urgent,
+            "reasons": list(prediction.reasons),
+            "model_version": classifier.version,
+        },
+    )
+    record(
+        session,
+        ticket,
+        "routed",
+        {
+            "rule": route.rule.name if route.rule else None,
+            "rule_id": route.rule.id if route.rule else None,
+            "department": config.slug(route.department_id),
+            "priority": route.priority,
+            "office_hours_open": route.office_hours_open,
+        },
+    )
+    set_targets(session, ticket, config, start=incoming.sent_at)
+    return ticket

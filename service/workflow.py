@@ -1,0 +1,428 @@
+"""Working a ticket: claiming, replying, notes, status changes, corrections and moves, all on the timeline."""
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, case, nulls_last, or_
+from sqlmodel import Session, col, select
+
+from models import (
+    Category,
+    Department,
+    Direction,
+    LabelledExample,
+    Message,
+    Outcome,
+    Priority,
+    SlaState,
+    Ticket,
+    TicketStatus,
+    TicketUpdate,
+    TicketViewer,
+    User,
+)
+from service import routing, sla
+from service.configuration import PipelineConfig
+from service.errors import Conflict, InvalidField, NotFound
+from service.tickets import record, set_targets, to_public
+
+# Every status change the workflow allows; anything else is refused with 409.
+TRANSITIONS: dict[TicketStatus, frozenset[TicketStatus]] = {
+    TicketStatus.new: frozenset({TicketStatus.open, TicketStatus.resolved, TicketStatus.closed}),
+    TicketStatus.open: frozenset({TicketStatus.new, TicketStatus.waiting, TicketStatus.resolved}),
+    TicketStatus.waiting: frozenset({TicketStatus.open, TicketStatus.resolved}),
+    TicketStatus.resolved: frozenset({TicketStatus.closed, TicketStatus.reopened}),
+    TicketStatus.closed: frozenset({TicketStatus.reopened}),
+    TicketStatus.reopened: frozenset({TicketStatus.open, TicketStatus.resolved, TicketStatus.closed}),
+}
+CLAIMABLE = (TicketStatus.new, TicketStatus.reopened)
+PRESENCE_SECONDS = 45
+
+
+class StaleVersion(Conflict):
+    def __init__(self, ticket: Ticket, current: dict):
+        super().__init__(
+            {
+                "message": f"Ticket {ticket.id} was changed by someone else (now version {ticket.version}); "
+                "reload it and try again",
+                "current": current,
+            }
+        )
+
+
+def lock_ticket(session: Session, ticket_id: int) -> Ticket:
+    """The ticket, locked for this transaction (row lock on PostgreSQL; SQLite write transactions are serial)."""
+    ticket = session.exec(select(Ticket).where(Ticket.id == ticket_id).with_for_update()).first()
+    if ticket is None:
+        raise NotFound(f"ticket {ticket_id} does not exist")
+    return ticket
+
+
+def check_version(session: Session, ticket: Ticket, version: int | None) -> None:
+    if version is not None and version != ticket.version:
+        raise StaleVersion(ticket, to_public(session, [ticket])[0].model_dump(mode="json"))
+
+
+def _touch(ticket: Ticket, now: datetime) -> None:
+    ticket.version += 1
+    ticket.updated_at = now
+
+
+def _lease_holder(ticket: Ticket, now: datetime) -> int | None:
+    """The agent who holds the ticket now, if the claim has not lapsed."""
+    if ticket.assignee_id is not None and ticket.claimed_until is not None and ticket.claimed_until > now:
+        return ticket.assignee_id
+    return None
+
+
+def ensure_can_work(session: Session, ticket: Ticket, user: User, now: datetime, lease: timedelta) -> None:
+    """The caller may work the ticket if nobody else holds it; working it claims (or renews the claim)."""
+    holder = _lease_holder(ticket, now)
+    if holder is not None and holder != user.id:
+        other = session.get(User, holder)
+        raise Conflict(f"Ticket {ticket.id} is being handled by {other.username if other else 'someone else'}")
+    if ticket.assignee_id != user.id:
+        ticket.assignee_id = user.id
+        record(session, ticket, "claimed", {"assignee": user.username, "implicit": True}, actor=user, at=now)
+    ticket.claimed_until = now + lease
+    if ticket.status in CLAIMABLE:
+        _set_status(session, ticket, TicketStatus.open, user, now)
+
+
+def claim_next(
+    session: Session, department: Department, user: User, *, now: datetime, lease: timedelta
+) -> Ticket | None:
+    """Hand the caller the most urgent waiting ticket of the department, and nobody else.
+
+    Order: nearest deadline, then priority, then age. PostgreSQL skips rows other claimers hold locked;
+    on SQLite the write transaction (BEGIN IMMEDIATE) makes claims one at a time.
+    """
+    priority_rank = case((Ticket.priority == Priority.urgent, 2), (Ticket.priority == Priority.high, 1), else_=0)
+    waiting_in_queue = or_(
+        col(Ticket.status).in_(CLAIMABLE),
+        and_(Ticket.status == TicketStatus.open, or_(col(Ticket.claimed_until).is_(None), Ticket.claimed_until <= now)),
+    )
+    ticket = session.exec(
+        select(Ticket)
+        .where(Ticket.department_id == department.id, waiting_in_queue)
+        .order_by(nulls_last(col(Ticket.next_due).asc()), priority_rank.desc(), col(Ticket.opened_at), col(Ticket.id))
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    ).first()
+    if ticket is None:
+        return None
+    previous = session.get(User, ticket.assignee_id) if ticket.assignee_id else None
+    ticket.assignee_id = user.id
+    ticket.claimed_until = now + lease
+    record(
+        session,
+        ticket,
+        "claimed",
+        {"assignee": user.username, "lapsed_from": previous.username if previous else None},
+        actor=user,
+        at=now,
+    )
+    if ticket.status != TicketStatus.open:
+        _set_status(session, ticket, TicketStatus.open, user, now)
+    _touch(ticket, now)
+    session.add(ticket)
+    session.flush()
+    return ticket
+
+
+def release(session: Session, ticket: Ticket, user: User, *, now: datetime) -> None:
+    if ticket.assignee_id is None:
+        raise Conflict(f"Ticket {ticket.id} is not claimed")
+    record(session, ticket, "released", {"assignee": None}, actor=user, at=now)
+    ticket.assignee_id = None
+    ticket.claimed_until = None
+    if ticket.status == TicketStatus.open:
+        _set_status(session, ticket, TicketStatus.new, user, now)
+    _touch(ticket, now)
+    session.add(ticket)
+
+
+def reply(
+    session: Session,
+    ticket: Ticket,
+    user: User,
+    text: str,
+    *,
+    now: datetime,
+    lease: timedelta,
+    template: str | None = None,
+) -> Message:
+    """Store the agent's answer as an outbound message; the first one stamps the first response."""
+    if ticket.status in (TicketStatus.resolved, TicketStatus.closed):
+        raise Conflict(f"Ticket {ticket.id} is {ticket.status}; reopen it to reply")
+    ensure_can_work(session, ticket, user, now, lease)
+    message = Message(
+        ticket_id=ticket.id,
+        channel=ticket.channel,
+        external_id=f"webcare-{uuid.uuid4()}",
+        direction=Direction.outbound,
+        author_handle=user.username,
+        author_name=user.full_name,
+        author_user_id=user.id,
+        text=text,
+        sent_at=now,
+        conversation_id=ticket.conversation_id,
+        received_at=now,
+    )
+    session.add(message)
+    session.flush()
+    first = ticket.first_responded_at is None
+    if first:
+        ticket.first_responded_at = now
+        if ticket.sla_paused_at is None:
+            ticket.next_due = ticket.resolution_due
+    record(
+        session,
+        ticket,
+        "replied",
+        {"message_id": message.id, "first_response": first, "template": template},
+        actor=user,
+        at=now,
+    )
+    _touch(ticket, now)
+    session.add(ticket)
+    return message
+
+
+def add_note(session: Session, ticket: Ticket, user: User, text: str, *, now: datetime) -> None:
+    record(session, ticket, "note", {"text": text}, actor=user, at=now)
+    _touch(ticket, now)
+    session.add(ticket)
+
+
+def update(
+    session: Session,
+    ticket: Ticket,
+    user: User,
+    change: TicketUpdate,
+    *,
+    config: PipelineConfig,
+    now: datetime,
+    lease: timedelta,
+) -> None:
+    """Apply a PATCH: category correction (re-routes), move, priority, status; one version bump for all."""
+    check_version(session, ticket, change.version)
+    if change.category is not None:
+        _recategorize(session, ticket, user, change.category, config=config, now=now)
+    if change.department is not None:
+        department = next((d for d in config.departments.values() if d.slug == change.department), None)
+        if department is None:
+            raise InvalidField("department", f"department '{change.department}' does not exist")
+        _move(session, ticket, user, department.id, config=config, now=now, reason="moved by hand")
+    if change.priority is not None and change.priority != ticket.priority:
+        record(
+            session, ticket, "priority_changed", {"from": ticket.priority, "to": change.priority}, actor=user, at=now
+        )
+        ticket.priority = change.priority
+        set_targets(session, ticket, config, start=ticket.opened_at)
+    if change.status is not None and change.status != ticket.status:
+        change_status(session, ticket, user, change.status, outcome=change.outcome, config=config, now=now, lease=lease)
+    _touch(ticket, now)
+    session.add(ticket)
+
+
+def change_status(
+    session: Session,
+    ticket: Ticket,
+    user: User,
+    status: TicketStatus,
+    *,
+    outcome: Outcome | None,
+    config: PipelineConfig,
+    now: datetime,
+    lease: timedelta,
+) -> None:
+    if status not in TRANSITIONS[ticket.status]:
+        raise Conflict(f"A ticket that is {ticket.status} cannot become {status}")
+    if status == TicketStatus.resolved and outcome is None:
+        raise InvalidField("outcome", "say how the ticket was resolved (answered, forwarded, ...)")
+    if status == TicketStatus.open:
+        ensure_can_work(session, ticket, user, now, lease)
+    if status == TicketStatus.new:
+        ticket.assignee_id = None
+        ticket.claimed_until = None
+    if status == TicketStatus.waiting:
+        ticket.sla_paused_at = now
+        ticket.next_due = None
+        ticket.sla_state = SlaState.paused
+    if ticket.status == TicketStatus.waiting:
+        _resume_clock(ticket, config, now)
+    if status == TicketStatus.resolved:
+        ticket.resolved_at = now
+        ticket.outcome = outcome
+        ticket.next_due = None
+        ticket.claimed_until = None
+    if status == TicketStatus.reopened:
+        reopen(session, ticket, user, config=config, now=now, start=now, reason="reopened by hand")
+        return
+    _set_status(session, ticket, status, user, now, outcome=outcome)
+
+
+def reopen(
+    session: Session,
+    ticket: Ticket,
+    user: User | None,
+    *,
+    config: PipelineConfig,
+    now: datetime,
+    start: datetime,
+    reason: str,
+) -> None:
+    """Back into the queue with fresh targets counted from `start` (the citizen's new message, or now)."""
+    _set_status(session, ticket, TicketStatus.reopened, user, now, reason=reason)
+    ticket.resolved_at = None
+    ticket.outcome = None
+    ticket.first_responded_at = None
+    ticket.assignee_id = None
+    ticket.claimed_until = None
+    ticket.opened_at = start
+    set_targets(session, ticket, config, start=start)
+
+
+def citizen_wrote(session: Session, ticket: Ticket, *, config: PipelineConfig, now: datetime) -> None:
+    """A citizen's message on a ticket that waited for them starts the resolution clock again."""
+    if ticket.status == TicketStatus.waiting:
+        _resume_clock(ticket, config, now)
+        _set_status(session, ticket, TicketStatus.open, None, now, reason="citizen answered")
+        _touch(ticket, now)
+        session.add(ticket)
+
+
+def _resume_clock(ticket: Ticket, config: PipelineConfig, now: datetime) -> None:
+    if ticket.sla_paused_at is None:
+        return
+    policy = next((p for p in config.policies if p.id == ticket.sla_policy_id), None)
+    if policy is not None and ticket.resolution_due is not None:
+        clock = sla.clock_for(policy, config.calendars[ticket.department_id])
+        ticket.resolution_due = sla.resume(ticket.resolution_due, ticket.sla_paused_at, now, clock)
+    ticket.sla_paused_at = None
+    ticket.sla_state = SlaState.running
+    ticket.next_due = ticket.first_response_due if ticket.first_responded_at is None else ticket.resolution_due
+
+
+def _set_status(
+    session: Session,
+    ticket: Ticket,
+    status: TicketStatus,
+    user: User | None,
+    now: datetime,
+    **extra,
+) -> None:
+    data = {"from": ticket.status, "to": status, **{k: v for k, v in extra.items() if v is not None}}
+    record(session, ticket, "status_changed", data, actor=user, at=now)
+    ticket.status = status
+
+
+def _recategorize(
+    session: Session, ticket: Ticket, user: User, category: Category, *, config: PipelineConfig, now: datetime
+) -> None:
+    """A person's category decision: kept as a labelled example, and routing runs again with it."""
+    triage = ticket.department_id == config.triage_department_id
+    first_text = session.exec(
+        select(Message.text)
+        .where(Message.ticket_id == ticket.id, Message.direction == Direction.inbound)
+        .order_by(col(Message.sent_at), col(Message.id))
+    ).first()
+    session.add(
+        LabelledExample(
+            text=first_text or "",
+            label=category,
+            predicted=ticket.category,
+            source="triage" if triage else "correction",
+            ticket_id=ticket.id,
+            user_id=user.id,
+            created_at=now,
+        )
+    )
+    record(
+        session,
+        ticket,
+        "category_changed",
+        {"from": ticket.category, "to": category, "triage": triage},
+        actor=user,
+        at=now,
+    )
+    ticket.category = category
+    if category != Category.public_space_report:
+        ticket.subcategory = None
+    decision = routing.route(
+        routing.Case(
+            category=category,
+            confidence=1.0,  # a person decided
+            channel=ticket.channel,
+            text=first_text or "",
+            urgent=ticket.urgent,
+            sent_at=ticket.opened_at,
+        ),
+        config.rules,
+        config.calendars,
+        fallback_department_id=config.triage_department_id,
+    )
+    ticket.priority = max(decision.priority, ticket.priority, key=lambda p: p.rank)
+    if decision.department_id != ticket.department_id:
+        _move(
+            session,
+            ticket,
+            user,
+            decision.department_id,
+            config=config,
+            now=now,
+            reason=f"rule: {decision.rule.name if decision.rule else 'fallback'}",
+        )
+    else:
+        set_targets(session, ticket, config, start=ticket.opened_at)
+
+
+def _move(
+    session: Session,
+    ticket: Ticket,
+    user: User,
+    department_id: int,
+    *,
+    config: PipelineConfig,
+    now: datetime,
+    reason: str,
+) -> None:
+    record(
+        session,
+        ticket,
+        "moved",
+        {"from": config.slug(ticket.department_id), "to": config.slug(department_id), "reason": reason},
+        actor=user,
+        at=now,
+    )
+    ticket.department_id = department_id
+    # The other team picks it up from its own queue.
+    if ticket.assignee_id is not None:
+        ticket.assignee_id = None
+        ticket.claimed_until = None
+        if ticket.status == TicketStatus.open:
+            _set_status(session, ticket, TicketStatus.new, user, now, reason="moved to another team")
+    set_targets(session, ticket, config, start=ticket.opened_at)
+
+
+def heartbeat(session: Session, ticket: Ticket, user: User, *, now: datetime) -> list[str]:
+    """Note that the user has the ticket open; return who else has it open right now."""
+    viewer = session.get(TicketViewer, (ticket.id, user.id))
+    if viewer is None:
+        session.add(TicketViewer(ticket_id=ticket.id, user_id=user.id, seen_at=now))
+    else:
+        viewer.seen_at = now
+        session.add(viewer)
+    return viewers(session, ticket, now=now, excluding=user)
+
+
+def viewers(session: Session, ticket: Ticket, *, now: datetime, excluding: User | None = None) -> list[str]:
+    since = now - timedelta(seconds=PRESENCE_SECONDS)
+    rows = session.exec(
+        select(User.username)
+        .join(TicketViewer, TicketViewer.user_id == User.id)
+        .where(TicketViewer.ticket_id == ticket.id, TicketViewer.seen_at >= since)
+        .order_by(User.username)
+    ).all()
+    return [name for name in rows if excluding is None or name != excluding.username]
