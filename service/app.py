@@ -7,11 +7,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.concurrency import run_in_threadpool
 
 from classifier import Classifier, load_model
+from service import web
 from service.db import create_db_engine
 from service.errors import WebcareError
 from service.routers import departments, messages, queue, templates, tickets
@@ -47,6 +49,8 @@ def create_app(settings: Settings | None = None, *, classifier: Classifier | Non
 
     for router in (messages.router, tickets.router, queue.router, templates.router, departments.router):
         app.include_router(router, prefix=API_PREFIX)
+    app.include_router(web.router)
+    app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
     _add_health(app)
     _add_error_handlers(app)
     _add_request_context(app)

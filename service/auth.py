@@ -2,13 +2,14 @@
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
 from sqlmodel import Session, select
 
-from models import ApiToken, Department, Role, User, UserDepartment, utcnow
+from models import ApiToken, Department, Role, User, UserDepartment, UserSession, utcnow
 from service.errors import Conflict, NotFound
 
 TOKEN_PREFIX = "wcr_"
@@ -89,3 +90,52 @@ def user_for_token(session: Session, token: str, *, now: datetime) -> User | Non
 
 def department_ids(session: Session, user: User) -> set[int]:
     return set(session.exec(select(UserDepartment.department_id).where(UserDepartment.user_id == user.id)).all())
+
+
+SESSION_COOKIE = "webcare_session"
+SESSION_HOURS = 12
+
+
+@dataclass(frozen=True)
+class LoggedIn:
+    user: User
+    session: UserSession
+
+
+def log_in(session: Session, username: str, password: str, *, now: datetime) -> tuple[str, UserSession] | None:
+    """Check the password; on success a new web session, whose plain token goes into the cookie only."""
+    user = session.exec(select(User).where(User.username == username)).first()
+    if user is None or not user.is_active or not verify_password(user.password_hash, password):
+        return None
+    token = secrets.token_urlsafe(32)
+    web_session = UserSession(
+        token_hash=hash_token(token),
+        user_id=user.id,
+        csrf_token=secrets.token_urlsafe(32),
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + timedelta(hours=SESSION_HOURS),
+    )
+    session.add(web_session)
+    session.flush()
+    return token, web_session
+
+
+def user_for_session(session: Session, token: str, *, now: datetime) -> LoggedIn | None:
+    row = session.exec(
+        select(UserSession, User)
+        .join(User, User.id == UserSession.user_id)
+        .where(UserSession.token_hash == hash_token(token))
+    ).first()
+    if row is None:
+        return None
+    web_session, user = row
+    if web_session.expires_at <= now or not user.is_active:
+        return None
+    return LoggedIn(user, web_session)
+
+
+def log_out(session: Session, token: str) -> None:
+    web_session = session.exec(select(UserSession).where(UserSession.token_hash == hash_token(token))).first()
+    if web_session is not None:
+        session.delete(web_session)

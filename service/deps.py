@@ -1,5 +1,6 @@
 """FastAPI dependencies: settings, database session, classifier, current user and role checks."""
 
+import hmac
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated
@@ -52,17 +53,34 @@ ClassifierDep = Annotated[Classifier, Depends(get_classifier)]
 NowDep = Annotated[datetime, Depends(get_now)]
 
 
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
 def get_current_user(
+    request: Request,
     session: SessionDep,
     now: NowDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized()
-    user = auth.user_for_token(session, credentials.credentials, now=now)
-    if user is None:
-        raise Unauthorized("Invalid, expired or revoked token")
-    return user
+    """The caller: an API token (integrations, scripts) or the web interface's session cookie."""
+    if credentials is not None and credentials.scheme.lower() == "bearer":
+        user = auth.user_for_token(session, credentials.credentials, now=now)
+        if user is None:
+            raise Unauthorized("Invalid, expired or revoked token")
+        return user
+    cookie = request.cookies.get(auth.SESSION_COOKIE)
+    if cookie:
+        logged_in = auth.user_for_session(session, cookie, now=now)
+        if logged_in is None:
+            raise Unauthorized("Your session has ended; log in again")
+        # The page sends its CSRF token in a header; a forged cross-site request cannot read it.
+        if request.method not in SAFE_METHODS and not hmac.compare_digest(
+            request.headers.get("x-csrf-token", ""), logged_in.session.csrf_token
+        ):
+            raise Forbidden("Missing or wrong CSRF token")
+        request.state.web_session = logged_in.session
+        return logged_in.user
+    raise Unauthorized()
 
 
 CurrentUserDep = Annotated[User, Depends(get_current_user)]
