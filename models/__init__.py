@@ -11,6 +11,7 @@ from models.common import (
     Priority,
     Role,
     SlaState,
+    TargetKind,
     TicketStatus,
     utcnow,
 )
@@ -27,6 +28,7 @@ from models.routing import (
     SlaPolicyPublic,
     SlaPolicyWrite,
 )
+from models.sla import ResponseFact, SlaTarget
 from models.template import (
     ReplyTemplate,
     ReplyTemplateCreate,

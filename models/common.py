@@ -66,6 +66,12 @@ class SlaState(StrEnum):
     breached = "breached"
 
 
+class TargetKind(StrEnum):
+    first_response = "first_response"
+    next_response = "next_response"
+    resolution = "resolution"
+
+
 class Direction(StrEnum):
     inbound = "inbound"
     outbound = "outbound"

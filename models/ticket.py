@@ -17,6 +17,8 @@ class Ticket(SQLModel, table=True):
         Index("ix_tickets_status_next_due", "status", "next_due"),
         # Threading: a new message finds its conversation's ticket.
         Index("ix_tickets_conversation", "channel", "conversation_id"),
+        # Reports filter on when citizens wrote.
+        Index("ix_tickets_sent_at", "sent_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -40,17 +42,18 @@ class Ticket(SQLModel, table=True):
     sla_policy_id: int | None = Field(default=None, foreign_key="sla_policies.id", ondelete="SET NULL")
     version: int = 1
 
-    # Clocks start when the citizen sent the (re)opening message.
+    # When the citizen sent the first message (never changes), and the (re)opening one (clocks start there).
+    sent_at: datetime
     opened_at: datetime
     first_response_due: datetime | None = None
     resolution_due: datetime | None = None
     # The deadline that matters now: first response until answered, then resolution; empty once resolved.
     next_due: datetime | None = None
+    next_response_due: datetime | None = None
     first_responded_at: datetime | None = None
     resolved_at: datetime | None = None
+    reopen_count: int = 0
     sla_state: SlaState = Field(default=SlaState.running, sa_type=enum_type(SlaState))
-    # While waiting on the citizen the resolution clock stands still; this is when it stopped.
-    sla_paused_at: datetime | None = None
     # A claim is a lease: after this moment another agent may take the ticket.
     claimed_until: datetime | None = None
     outcome: Outcome | None = Field(default=None, sa_type=enum_type(Outcome))
@@ -105,8 +108,10 @@ class TicketPublic(SQLModel):
     priority: Priority
     assignee: str | None
     version: int
+    sent_at: datetime
     opened_at: datetime
     first_response_due: datetime | None
+    next_response_due: datetime | None
     resolution_due: datetime | None
     first_responded_at: datetime | None
     resolved_at: datetime | None

@@ -1,5 +1,6 @@
 """The FastAPI application: built by create_app(), engine and classifier made once in the lifespan."""
 
+import asyncio
 import logging
 import time
 import uuid
@@ -13,10 +14,10 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.concurrency import run_in_threadpool
 
 from classifier import Classifier, load_model
-from service import web
+from service import web, worker
 from service.db import create_db_engine
 from service.errors import WebcareError
-from service.routers import departments, messages, queue, templates, tickets
+from service.routers import departments, messages, queue, reports, templates, tickets
 from service.settings import Settings, get_settings
 
 log = logging.getLogger("webcare")
@@ -36,7 +37,14 @@ def create_app(settings: Settings | None = None, *, classifier: Classifier | Non
             app.state.engine.url.render_as_string(hide_password=True),
             app.state.classifier.version,
         )
+        stop = asyncio.Event()
+        jobs = None
+        if settings.run_worker_in_process:
+            jobs = asyncio.create_task(worker.background_loop(app.state.engine, settings, stop))
         yield
+        stop.set()
+        if jobs is not None:
+            await jobs
         app.state.engine.dispose()
 
     app = FastAPI(
@@ -47,7 +55,14 @@ def create_app(settings: Settings | None = None, *, classifier: Classifier | Non
     )
     app.state.settings = settings
 
-    for router in (messages.router, tickets.router, queue.router, templates.router, departments.router):
+    for router in (
+        messages.router,
+        tickets.router,
+        queue.router,
+        templates.router,
+        reports.router,
+        departments.router,
+    ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(web.router)
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")

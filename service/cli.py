@@ -10,7 +10,7 @@ import uvicorn
 
 import classifier
 from models import Role
-from service import auth, migrations, modelops
+from service import auth, migrations, modelops, worker
 from service.configuration import DEFAULT_CONFIG, apply_config, read_config_file
 from service.db import create_db_engine, session_scope
 from service.errors import WebcareError
@@ -64,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
 
     classify = commands.add_parser("classify", help='read {"id","text"} lines on stdin, write predictions')
     classify.set_defaults(handler=cmd_classify)
+
+    work = commands.add_parser("worker", help="run the background jobs: SLA sweeper and deliveries")
+    work.set_defaults(handler=cmd_worker)
 
     create_user = commands.add_parser("create-user", help="add a user")
     create_user.add_argument("name")
@@ -140,6 +143,11 @@ def cmd_classify(args, settings: Settings) -> int:
         prediction = model.predict([text])[0]
         out = {"id": item.get("id"), "category": prediction.label, "confidence": round(prediction.confidence, 4)}
         sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+    return 0
+
+
+def cmd_worker(args, settings: Settings) -> int:
+    worker.run_worker(settings)
     return 0
 
 

@@ -21,6 +21,7 @@ from models import (
 )
 from service import routing, sla
 from service.calendar import BusinessCalendar
+from service.settings import Settings
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 DEFAULT_CONFIG = FIXTURES / "config" / "default.json"
@@ -43,6 +44,7 @@ class PipelineConfig:
     rules: list[routing.Rule]
     policies: list[sla.Policy]
     triage_department_id: int
+    at_risk_share: float
 
     def slug(self, department_id: int) -> str:
         return self.departments[department_id].slug
@@ -124,7 +126,7 @@ def apply_config(session: Session, config: ConfigFile) -> dict[str, int]:
     }
 
 
-def load_pipeline_config(session: Session) -> PipelineConfig:
+def load_pipeline_config(session: Session, settings: Settings) -> PipelineConfig:
     departments = {d.id: d for d in session.exec(select(Department)).all()}
     triage = next((d for d in departments.values() if d.slug == TRIAGE_SLUG), None)
     if triage is None:
@@ -164,6 +166,7 @@ def load_pipeline_config(session: Session) -> PipelineConfig:
         rules=rules,
         policies=policies,
         triage_department_id=triage.id,
+        at_risk_share=settings.sla_at_risk_share,
     )
 
 

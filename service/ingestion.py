@@ -11,11 +11,11 @@ from sqlmodel import Session, col, select
 
 from classifier import Prediction
 from models import OPEN_STATUSES, Category, Channel, Direction, Message, MessageCreate, Ticket, TicketStatus
-from service import routing, workflow
+from service import routing, targets, workflow
 from service.configuration import PipelineConfig
 from service.errors import InvalidField
 from service.settings import Settings
-from service.tickets import record, set_targets
+from service.tickets import record
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +148,7 @@ def _new_ticket(session: Session, incoming: MessageCreate, *, classifier: Classi
         department_id=route.department_id,
         priority=route.priority,
         routing_rule_id=route.rule.id if route.rule else None,
+        sent_at=incoming.sent_at,
         opened_at=incoming.sent_at,
     )
     session.add(ticket)
@@ -177,5 +178,5 @@ def _new_ticket(session: Session, incoming: MessageCreate, *, classifier: Classi
             "office_hours_open": route.office_hours_open,
         },
     )
-    set_targets(session, ticket, config, start=incoming.sent_at)
+    targets.start_cycle(session, ticket, config, start=incoming.sent_at)
     return ticket

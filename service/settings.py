@@ -5,7 +5,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "development"}
@@ -31,6 +31,13 @@ class Settings(BaseSettings):
     reopen_window_days: int = 7
     # A claim lapses after this many minutes without activity by the agent, and the ticket returns to the queue.
     claim_lease_minutes: int = 20
+    # A target is "at risk" once this share of its time has passed.
+    sla_at_risk_share: float = Field(default=0.8, gt=0, lt=1)
+    # How often the SLA sweeper looks for targets at risk or breached.
+    sweep_interval_seconds: float = 30
+    # `webcare serve` also runs the background jobs itself (the single-machine setup); switch off when
+    # separate `webcare worker` processes run them.
+    run_worker_in_process: bool = True
 
     db_pool_size: int = 10
     db_max_overflow: int = 10

@@ -23,8 +23,6 @@ from models import (
     TicketStatus,
     User,
 )
-from service import sla
-from service.configuration import PipelineConfig
 from service.errors import NotFound
 
 log = logging.getLogger(__name__)
@@ -47,37 +45,6 @@ def record(session: Session, ticket: Ticket, kind: str, data: dict, *, actor: Us
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
-
-
-def set_targets(session: Session, ticket: Ticket, config: PipelineConfig, *, start: datetime) -> None:
-    policy = sla.choose_policy(
-        config.policies, category=ticket.category, priority=ticket.priority, department_id=ticket.department_id
-    )
-    if policy is None:
-        raise RuntimeError("No SLA policy matches; configure a catch-all policy (see fixtures/config/default.json).")
-    targets = sla.compute_targets(policy, config.calendars[ticket.department_id], start)
-    ticket.sla_policy_id = policy.id
-    ticket.first_response_due = targets.first_response_due
-    ticket.resolution_due = targets.resolution_due
-    if ticket.sla_paused_at is not None:
-        ticket.next_due = None
-    else:
-        ticket.next_due = targets.first_response_due if ticket.first_responded_at is None else targets.resolution_due
-        ticket.sla_state = SlaState.running
-    session.add(ticket)
-    session.flush()
-    record(
-        session,
-        ticket,
-        "targets_set",
-        {
-            "policy": policy.name,
-            "clock": policy.clock,
-            "from": _iso(start),
-            "first_response_due": _iso(targets.first_response_due),
-            "resolution_due": _iso(targets.resolution_due),
-        },
-    )
 
 
 # Reading -----------------------------------------------------------------------------------------

@@ -14,17 +14,16 @@ from models import (
     Message,
     Outcome,
     Priority,
-    SlaState,
     Ticket,
     TicketStatus,
     TicketUpdate,
     TicketViewer,
     User,
 )
-from service import routing, sla
+from service import routing, targets
 from service.configuration import PipelineConfig
 from service.errors import Conflict, InvalidField, NotFound
-from service.tickets import record, set_targets, to_public
+from service.tickets import record, to_public
 
 # Every status change the workflow allows; anything else is refused with 409.
 TRANSITIONS: dict[TicketStatus, frozenset[TicketStatus]] = {
@@ -148,6 +147,7 @@ def reply(
     user: User,
     text: str,
     *,
+    config: PipelineConfig,
     now: datetime,
     lease: timedelta,
     template: str | None = None,
@@ -174,8 +174,7 @@ def reply(
     first = ticket.first_responded_at is None
     if first:
         ticket.first_responded_at = now
-        if ticket.sla_paused_at is None:
-            ticket.next_due = ticket.resolution_due
+    targets.complete_responses(session, ticket, config, at=now, agent_id=user.id)
     record(
         session,
         ticket,
@@ -219,7 +218,7 @@ def update(
             session, ticket, "priority_changed", {"from": ticket.priority, "to": change.priority}, actor=user, at=now
         )
         ticket.priority = change.priority
-        set_targets(session, ticket, config, start=ticket.opened_at)
+        targets.retarget(session, ticket, config)
     if change.status is not None and change.status != ticket.status:
         change_status(session, ticket, user, change.status, outcome=change.outcome, config=config, now=now, lease=lease)
     _touch(ticket, now)
@@ -246,21 +245,20 @@ def change_status(
     if status == TicketStatus.new:
         ticket.assignee_id = None
         ticket.claimed_until = None
-    if status == TicketStatus.waiting:
-        ticket.sla_paused_at = now
-        ticket.next_due = None
-        ticket.sla_state = SlaState.paused
-    if ticket.status == TicketStatus.waiting:
-        _resume_clock(ticket, config, now)
-    if status == TicketStatus.resolved:
-        ticket.resolved_at = now
-        ticket.outcome = outcome
-        ticket.next_due = None
-        ticket.claimed_until = None
     if status == TicketStatus.reopened:
         reopen(session, ticket, user, config=config, now=now, start=now, reason="reopened by hand")
         return
+    leaving_waiting = ticket.status == TicketStatus.waiting
     _set_status(session, ticket, status, user, now, outcome=outcome)
+    if status == TicketStatus.waiting:
+        targets.pause(session, ticket, at=now)
+    if leaving_waiting:
+        targets.resume(session, ticket, config, at=now)
+    if status == TicketStatus.resolved:
+        ticket.resolved_at = now
+        ticket.outcome = outcome
+        ticket.claimed_until = None
+        targets.complete_resolution(session, ticket, config, at=now, agent_id=user.id)
 
 
 def reopen(
@@ -281,28 +279,18 @@ def reopen(
     ticket.assignee_id = None
     ticket.claimed_until = None
     ticket.opened_at = start
-    set_targets(session, ticket, config, start=start)
+    ticket.reopen_count += 1
+    targets.start_cycle(session, ticket, config, start=start)
 
 
 def citizen_wrote(session: Session, ticket: Ticket, *, config: PipelineConfig, now: datetime) -> None:
-    """A citizen's message on a ticket that waited for them starts the resolution clock again."""
+    """A citizen's message on an open ticket: resumes a clock that waited for them, or asks for a next answer."""
     if ticket.status == TicketStatus.waiting:
-        _resume_clock(ticket, config, now)
         _set_status(session, ticket, TicketStatus.open, None, now, reason="citizen answered")
-        _touch(ticket, now)
-        session.add(ticket)
-
-
-def _resume_clock(ticket: Ticket, config: PipelineConfig, now: datetime) -> None:
-    if ticket.sla_paused_at is None:
-        return
-    policy = next((p for p in config.policies if p.id == ticket.sla_policy_id), None)
-    if policy is not None and ticket.resolution_due is not None:
-        clock = sla.clock_for(policy, config.calendars[ticket.department_id])
-        ticket.resolution_due = sla.resume(ticket.resolution_due, ticket.sla_paused_at, now, clock)
-    ticket.sla_paused_at = None
-    ticket.sla_state = SlaState.running
-    ticket.next_due = ticket.first_response_due if ticket.first_responded_at is None else ticket.resolution_due
+        targets.resume(session, ticket, config, at=now)
+    targets.start_next_response(session, ticket, config, start=now)
+    _touch(ticket, now)
+    session.add(ticket)
 
 
 def _set_status(
@@ -364,6 +352,7 @@ def _recategorize(
         fallback_department_id=config.triage_department_id,
     )
     ticket.priority = max(decision.priority, ticket.priority, key=lambda p: p.rank)
+    # A person decided: the classifier's confidence no longer applies.
     if decision.department_id != ticket.department_id:
         _move(
             session,
@@ -375,7 +364,7 @@ def _recategorize(
             reason=f"rule: {decision.rule.name if decision.rule else 'fallback'}",
         )
     else:
-        set_targets(session, ticket, config, start=ticket.opened_at)
+        targets.retarget(session, ticket, config)
 
 
 def _move(
@@ -403,7 +392,7 @@ def _move(
         ticket.claimed_until = None
         if ticket.status == TicketStatus.open:
             _set_status(session, ticket, TicketStatus.new, user, now, reason="moved to another team")
-    set_targets(session, ticket, config, start=ticket.opened_at)
+    targets.retarget(session, ticket, config)
 
 
 def heartbeat(session: Session, ticket: Ticket, user: User, *, now: datetime) -> list[str]:

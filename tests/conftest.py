@@ -182,6 +182,8 @@ def trained_model(tmp_path_factory) -> classifier.Classifier:
 
 
 def make_settings(database_url: str, **overrides) -> Settings:
+    # Tests drive the sweeper themselves, with a fixed clock.
+    overrides.setdefault("run_worker_in_process", False)
     return Settings(_env_file=None, database_url=database_url, **overrides)
 
 

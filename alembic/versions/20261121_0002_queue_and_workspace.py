@@ -70,7 +70,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('ticket_id', 'user_id')
     )
     with op.batch_alter_table('tickets', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('sla_paused_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
         batch_op.add_column(sa.Column('claimed_until', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
         batch_op.add_column(sa.Column('outcome', sa.Enum('answered', 'forwarded', 'no_action_needed', 'duplicate', 'spam', name='outcome', native_enum=False, length=40), nullable=True))
 
@@ -80,7 +79,6 @@ def downgrade() -> None:
     with op.batch_alter_table('tickets', schema=None) as batch_op:
         batch_op.drop_column('outcome')
         batch_op.drop_column('claimed_until')
-        batch_op.drop_column('sla_paused_at')
 
     op.drop_table('ticket_viewers')
     with op.batch_alter_table('labelled_examples', schema=None) as batch_op:

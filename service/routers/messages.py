@@ -30,7 +30,7 @@ def create_message(
     now: NowDep,
     _user: Ingestor,
 ) -> IngestResult:
-    config = load_pipeline_config(session)
+    config = load_pipeline_config(session, settings)
     result = ingestion.ingest(session, body, classifier=classifier, config=config, settings=settings, now=now)
     if not result.created:
         response.status_code = status.HTTP_200_OK
@@ -49,7 +49,7 @@ def create_messages(
     _user: Ingestor,
 ) -> BatchResult:
     """Up to 500 messages; each gets its own result, in input order, and a bad one does not stop the others."""
-    config = load_pipeline_config(session)
+    config = load_pipeline_config(session, settings)
     results: list[IngestResult | BatchItemError] = []
     for raw in body.messages:
         try:

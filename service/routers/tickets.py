@@ -85,7 +85,13 @@ def update_ticket(
     """Change status, category (a correction: re-routes and teaches the classifier), department or priority."""
     ticket = _working(session, ticket_id, user)
     workflow.update(
-        session, ticket, user, change, config=load_pipeline_config(session), now=now, lease=settings.claim_lease
+        session,
+        ticket,
+        user,
+        change,
+        config=load_pipeline_config(session, settings),
+        now=now,
+        lease=settings.claim_lease,
     )
     return _public(session, ticket)
 
@@ -114,6 +120,7 @@ def reply_to_ticket(
         ticket,
         user,
         body.text,
+        config=load_pipeline_config(session, settings),
         now=now,
         lease=settings.claim_lease,
         template=template.name if template else None,

@@ -23,6 +23,10 @@ def post(client, users, external_id, text, sent_at: datetime, **extra) -> dict:
     return response.json()["ticket"]
 
 
+def claimed_version(client, users, ticket) -> int:
+    return client.get(f"/api/v1/tickets/{ticket['id']}", headers=users["admin"]).json()["version"]
+
+
 def claim(client, headers, department="kcc"):
     return client.post(f"/api/v1/queue/{department}/claim", headers=headers)
 
@@ -172,10 +176,15 @@ def test_waiting_on_the_citizen_pauses_the_resolution_clock_exactly(client, user
     ticket = post(client, users, "e1", "Stoeptegel kapot", at(18, 10), conversation_id="conv-1")
     assert ticket["resolution_due"] == "2026-11-21T15:00:00Z"
     clock.set(at(18, 12))
-    claimed = claim(client, users["kcc-agent"]).json()
+    claim(client, users["kcc-agent"])
+    asked = client.post(
+        f"/api/v1/tickets/{ticket['id']}/replies",
+        json={"text": "Op welk adres precies?", "version": claimed_version(client, users, ticket)},
+        headers=users["kcc-agent"],
+    ).json()
     waiting = client.patch(
         f"/api/v1/tickets/{ticket['id']}",
-        json={"version": claimed["version"], "status": "waiting"},
+        json={"version": asked["version"], "status": "waiting"},
         headers=users["kcc-agent"],
     ).json()
     assert (waiting["status"], waiting["sla_state"]) == ("waiting", "paused")

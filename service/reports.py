@@ -1,0 +1,369 @@
+"""Reports: response-time figures in both clocks, backlog, breaches, trends and the per-ticket export."""
+
+import csv
+import io
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, func
+from sqlmodel import Session, col, select
+
+from models import (
+    OPEN_STATUSES,
+    Category,
+    Channel,
+    Department,
+    ResponseFact,
+    SlaState,
+    SlaTarget,
+    TargetKind,
+    Ticket,
+    TicketStatus,
+    User,
+)
+
+REPORT_TIMEZONE = ZoneInfo("Europe/Amsterdam")
+
+
+@dataclass(frozen=True)
+class ReportFilter:
+    start: datetime | None = None  # on when the citizen wrote (sent_at), inclusive
+    end: datetime | None = None  # exclusive
+    department_id: int | None = None
+    category: Category | None = None
+    channel: Channel | None = None
+
+
+def quantile(values: Sequence[float], q: float) -> float | None:
+    """Linear interpolation between closest ranks (PostgreSQL's percentile_cont); None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = q * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def _ticket_conditions(where: ReportFilter, *, by_time: bool = True) -> list:
+    conditions = []
+    if by_time and where.start is not None:
+        conditions.append(Ticket.sent_at >= where.start)
+    if by_time and where.end is not None:
+        conditions.append(Ticket.sent_at < where.end)
+    if where.department_id is not None:
+        conditions.append(Ticket.department_id == where.department_id)
+    if where.category is not None:
+        conditions.append(Ticket.category == where.category)
+    if where.channel is not None:
+        conditions.append(Ticket.channel == where.channel)
+    return conditions
+
+
+def _fact_conditions(where: ReportFilter, kind: TargetKind) -> list:
+    conditions = [ResponseFact.kind == kind]
+    if where.start is not None:
+        conditions.append(ResponseFact.started_at >= where.start)
+    if where.end is not None:
+        conditions.append(ResponseFact.started_at < where.end)
+    if where.department_id is not None:
+        conditions.append(ResponseFact.department_id == where.department_id)
+    if where.category is not None:
+        conditions.append(ResponseFact.category == where.category)
+    if where.channel is not None:
+        conditions.append(ResponseFact.channel == where.channel)
+    return conditions
+
+
+@dataclass(frozen=True)
+class Timings:
+    count: int
+    within_target: int
+    median_business: float | None
+    p90_business: float | None
+    median_calendar: float | None
+    p90_calendar: float | None
+
+
+def timings(session: Session, where: ReportFilter, kind: TargetKind) -> Timings:
+    """Count, on-time count, median and p90 of the completed targets of one kind, in both clocks."""
+    conditions = _fact_conditions(where, kind)
+    if session.get_bind().dialect.name == "postgresql":
+        # One pass in the database: the percentiles of a million rows never travel to Python.
+        row = session.exec(
+            select(
+                func.count(),
+                func.count().filter(col(ResponseFact.within_target)),
+                func.percentile_cont(0.5).within_group(col(ResponseFact.business_minutes)),
+                func.percentile_cont(0.9).within_group(col(ResponseFact.business_minutes)),
+                func.percentile_cont(0.5).within_group(col(ResponseFact.calendar_minutes)),
+                func.percentile_cont(0.9).within_group(col(ResponseFact.calendar_minutes)),
+            ).where(*conditions)
+        ).one()
+        return Timings(*row)
+    rows = session.exec(
+        select(ResponseFact.business_minutes, ResponseFact.calendar_minutes, ResponseFact.within_target).where(
+            *conditions
+        )
+    ).all()
+    business = [r[0] for r in rows]
+    calendar = [r[1] for r in rows]
+    return Timings(
+        count=len(rows),
+        within_target=sum(1 for r in rows if r[2]),
+        median_business=quantile(business, 0.5),
+        p90_business=quantile(business, 0.9),
+        median_calendar=quantile(calendar, 0.5),
+        p90_calendar=quantile(calendar, 0.9),
+    )
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def summary(session: Session, where: ReportFilter) -> dict:
+    """The figures a manager asks first: volume, on-time share, response times, backlog, breaches, reopens."""
+    conditions = _ticket_conditions(where)
+    volume = session.exec(select(func.count()).select_from(Ticket).where(*conditions)).one()
+    first = timings(session, where, TargetKind.first_response)
+    following = timings(session, where, TargetKind.next_response)
+    resolution = timings(session, where, TargetKind.resolution)
+    # First responses still missing but already late count against the on-time share too.
+    late_unanswered = session.exec(
+        select(func.count())
+        .select_from(SlaTarget)
+        .join(Ticket, Ticket.id == SlaTarget.ticket_id)
+        .where(
+            SlaTarget.kind == TargetKind.first_response,
+            col(SlaTarget.completed_at).is_(None),
+            SlaTarget.state == SlaState.breached,
+            *_target_time(where),
+            *_ticket_conditions(where, by_time=False),
+        )
+    ).one()
+    judged = first.count + late_unanswered
+    breaches = dict(
+        session.exec(
+            select(SlaTarget.kind, func.count())
+            .join(Ticket, Ticket.id == SlaTarget.ticket_id)
+            .where(
+                SlaTarget.state == SlaState.breached, *_target_time(where), *_ticket_conditions(where, by_time=False)
+            )
+            .group_by(SlaTarget.kind)
+        ).all()
+    )
+    backlog = dict(
+        session.exec(
+            select(Ticket.sla_state, func.count())
+            .where(col(Ticket.status).in_(OPEN_STATUSES), *_ticket_conditions(where, by_time=False))
+            .group_by(Ticket.sla_state)
+        ).all()
+    )
+    ever_resolved = session.exec(
+        select(func.count())
+        .select_from(Ticket)
+        .where(
+            *conditions,
+            (col(Ticket.status).in_((TicketStatus.resolved, TicketStatus.closed))) | (Ticket.reopen_count > 0),
+        )
+    ).one()
+    reopened = session.exec(select(func.count()).select_from(Ticket).where(*conditions, Ticket.reopen_count > 0)).one()
+    return {
+        "volume": volume,
+        "first_responses": first.count,
+        "on_time_share": round(first.within_target / judged, 4) if judged else None,
+        "first_response_median_minutes": _rounded(first.median_business),
+        "first_response_p90_minutes": _rounded(first.p90_business),
+        "first_response_median_calendar_minutes": _rounded(first.median_calendar),
+        "first_response_p90_calendar_minutes": _rounded(first.p90_calendar),
+        "next_response_median_minutes": _rounded(following.median_business),
+        "next_response_on_time_share": round(following.within_target / following.count, 4) if following.count else None,
+        "resolution_median_minutes": _rounded(resolution.median_business),
+        "resolution_median_calendar_minutes": _rounded(resolution.median_calendar),
+        "breaches": sum(breaches.values()),
+        "breaches_by_target": {kind.value: breaches.get(kind, 0) for kind in TargetKind},
+        "backlog": {state.value: backlog.get(state, 0) for state in SlaState if state != SlaState.met},
+        "backlog_total": sum(backlog.values()),
+        "reopen_rate": round(reopened / ever_resolved, 4) if ever_resolved else None,
+    }
+
+
+def _target_time(where: ReportFilter) -> list:
+    conditions = []
+    if where.start is not None:
+        conditions.append(SlaTarget.started_at >= where.start)
+    if where.end is not None:
+        conditions.append(SlaTarget.started_at < where.end)
+    return conditions
+
+
+def _bucket(moment: datetime, interval: str) -> datetime:
+    local = moment.astimezone(REPORT_TIMEZONE)
+    if interval == "hour":
+        local = local.replace(minute=0, second=0, microsecond=0)
+    else:
+        local = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        if interval == "week":
+            local -= timedelta(days=local.weekday())
+    return local
+
+
+def timeseries(session: Session, where: ReportFilter, *, interval: str) -> list[dict]:
+    """Per hour, day or week (Amsterdam time): volume, first responses, on-time share, median first response."""
+    volume = Counter(
+        _bucket(sent_at, interval) for sent_at in session.exec(select(Ticket.sent_at).where(*_ticket_conditions(where)))
+    )
+    answered: dict[datetime, list[tuple[float, float, bool]]] = defaultdict(list)
+    for started_at, business, calendar, within in session.exec(
+        select(
+            ResponseFact.started_at,
+            ResponseFact.business_minutes,
+            ResponseFact.calendar_minutes,
+            ResponseFact.within_target,
+        ).where(*_fact_conditions(where, TargetKind.first_response))
+    ):
+        answered[_bucket(started_at, interval)].append((business, calendar, within))
+    rows = []
+    for bucket in sorted(set(volume) | set(answered)):
+        facts = answered.get(bucket, [])
+        rows.append(
+            {
+                "start": bucket.isoformat(),
+                "volume": volume.get(bucket, 0),
+                "first_responses": len(facts),
+                "on_time_share": round(sum(f[2] for f in facts) / len(facts), 4) if facts else None,
+                "first_response_median_minutes": _rounded(quantile([f[0] for f in facts], 0.5)),
+                "first_response_median_calendar_minutes": _rounded(quantile([f[1] for f in facts], 0.5)),
+            }
+        )
+    return rows
+
+
+def heatmap(session: Session, where: ReportFilter) -> list[list[int]]:
+    """Messages by weekday (0 = Monday) and hour of day, Amsterdam time: when citizens write."""
+    grid = [[0] * 24 for _ in range(7)]
+    for sent_at in session.exec(select(Ticket.sent_at).where(*_ticket_conditions(where))):
+        local = sent_at.astimezone(REPORT_TIMEZONE)
+        grid[local.weekday()][local.hour] += 1
+    return grid
+
+
+CSV_COLUMNS = (
+    "ticket",
+    "kanaal",
+    "categorie",
+    "subcategorie",
+    "afdeling",
+    "prioriteit",
+    "status",
+    "verzonden",
+    "eerste_reactie_deadline",
+    "eerste_reactie_op",
+    "eerste_reactie_minuten",
+    "eerste_reactie_werkminuten",
+    "eerste_reactie_op_tijd",
+    "afhandeling_deadline",
+    "afgehandeld_op",
+    "afhandeling_minuten",
+    "afhandeling_werkminuten",
+    "afhandeling_op_tijd",
+    "sla_status",
+    "overschrijdingen",
+    "heropend",
+    "behandelaar",
+)
+
+
+def tickets_csv(engine: Engine, where: ReportFilter, *, separator: str = ";", bom: bool = True) -> Iterator[str]:
+    """One row per ticket with every timing, for Excel: UTF-8 with BOM and ';' as Dutch Excel expects.
+
+    Streams in batches with a session of its own, since it runs after the request's session has closed.
+    """
+    with Session(engine) as session:
+        yield from _csv_rows(session, where, separator=separator, bom=bom)
+
+
+def _csv_rows(session: Session, where: ReportFilter, *, separator: str, bom: bool) -> Iterator[str]:
+    departments = dict(session.exec(select(Department.id, Department.slug)).all())
+    users = dict(session.exec(select(User.id, User.username)).all())
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=separator, lineterminator="\r\n")
+
+    def flush() -> str:
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate(0)
+        return text
+
+    if bom:
+        buffer.write("\ufeff")
+    writer.writerow(CSV_COLUMNS)
+    yield flush()
+    last_id = 0
+    while True:
+        batch = session.exec(
+            select(Ticket).where(*_ticket_conditions(where), Ticket.id > last_id).order_by(col(Ticket.id)).limit(1000)
+        ).all()
+        if not batch:
+            return
+        ids = [t.id for t in batch]
+        facts: dict[tuple[int, str], ResponseFact] = {}
+        for fact in session.exec(
+            select(ResponseFact).where(col(ResponseFact.ticket_id).in_(ids)).order_by(col(ResponseFact.completed_at))
+        ):
+            facts.setdefault((fact.ticket_id, fact.kind), fact)
+        breaches = Counter(
+            session.exec(
+                select(SlaTarget.ticket_id).where(
+                    col(SlaTarget.ticket_id).in_(ids), SlaTarget.state == SlaState.breached
+                )
+            ).all()
+        )
+        for t in batch:
+            first = facts.get((t.id, TargetKind.first_response))
+            resolution = facts.get((t.id, TargetKind.resolution))
+            writer.writerow(
+                [
+                    t.id,
+                    t.channel,
+                    t.category,
+                    t.subcategory or "",
+                    departments.get(t.department_id, ""),
+                    t.priority,
+                    t.status,
+                    _local(t.sent_at),
+                    _local(t.first_response_due),
+                    _local(first.completed_at if first else None),
+                    _number(first, "calendar_minutes"),
+                    _number(first, "business_minutes"),
+                    _yes_no(first),
+                    _local(t.resolution_due),
+                    _local(resolution.completed_at if resolution else None),
+                    _number(resolution, "calendar_minutes"),
+                    _number(resolution, "business_minutes"),
+                    _yes_no(resolution),
+                    t.sla_state,
+                    breaches.get(t.id, 0),
+                    t.reopen_count,
+                    users.get(t.assignee_id, ""),
+                ]
+            )
+        yield flush()
+        last_id = ids[-1]
+
+
+def _local(moment: datetime | None) -> str:
+    return moment.astimezone(REPORT_TIMEZONE).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
+def _number(fact: ResponseFact | None, field: str) -> str:
+    # Dutch Excel reads a decimal comma.
+    return f"{getattr(fact, field):.1f}".replace(".", ",") if fact else ""
+
+
+def _yes_no(fact: ResponseFact | None) -> str:
+    return "" if fact is None else ("ja" if fact.within_target else "nee")
