@@ -7,8 +7,9 @@ import uuid
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.concurrency import run_in_threadpool
@@ -17,11 +18,11 @@ from classifier import Classifier, load_model
 from service import web, worker
 from service.db import create_db_engine
 from service.errors import WebcareError
+from service.metrics import Metrics
 from service.routers import departments, messages, queue, reports, templates, tickets
 from service.settings import Settings, get_settings
 
 log = logging.getLogger("webcare")
-API_PREFIX = "/api/v1"
 
 
 def create_app(settings: Settings | None = None, *, classifier: Classifier | None = None) -> FastAPI:
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None, *, classifier: Classifier | Non
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.metrics = Metrics(lambda: getattr(app.state, "engine", None))
 
     for router in (
         messages.router,
@@ -63,7 +65,7 @@ def create_app(settings: Settings | None = None, *, classifier: Classifier | Non
         reports.router,
         departments.router,
     ):
-        app.include_router(router, prefix=API_PREFIX)
+        app.include_router(router)
     app.include_router(web.router)
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
     _add_health(app)
@@ -77,6 +79,11 @@ def _add_health(app: FastAPI) -> None:
     def healthz() -> dict:
         """The process is alive."""
         return {"status": "ok"}
+
+    @app.get("/metrics", tags=["health"], response_class=PlainTextResponse)
+    def metrics(request: Request) -> PlainTextResponse:
+        """Prometheus metrics (keep this endpoint on the internal network)."""
+        return PlainTextResponse(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/readyz", tags=["health"])
     def readyz(request: Request) -> JSONResponse:
@@ -129,8 +136,13 @@ def _add_request_context(app: FastAPI) -> None:
         request.state.request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         started = time.perf_counter()
         response = await call_next(request)
-        elapsed_ms = (time.perf_counter() - started) * 1000
+        elapsed = time.perf_counter() - started
+        elapsed_ms = elapsed * 1000
         response.headers["X-Request-ID"] = request.state.request_id
+        route = request.scope.get("route")
+        request.app.state.metrics.requests.labels(
+            request.method, getattr(route, "path", "unmatched"), str(response.status_code)
+        ).observe(elapsed)
         log.info(
             "%s %s -> %s in %.1f ms (request %s)",
             request.method,

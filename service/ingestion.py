@@ -31,6 +31,7 @@ class Ingested:
     created: bool
     message: Message
     ticket: Ticket
+    new_ticket: bool = False
 
 
 def find_existing(session: Session, channel: Channel, external_id: str) -> Message | None:
@@ -74,7 +75,7 @@ def ingest(
         raise InvalidField("sent_at", f"lies in the future (now is {now.isoformat(timespec='seconds')})")
     try:
         with session.begin_nested():
-            ticket = _ticket_for(session, incoming, classifier=classifier, config=config, settings=settings)
+            ticket, is_new = _ticket_for(session, incoming, classifier=classifier, config=config, settings=settings)
             message = Message(
                 **incoming.model_dump(), ticket_id=ticket.id, direction=Direction.inbound, received_at=now
             )
@@ -88,16 +89,16 @@ def ingest(
             raise
         log.info("duplicate message %s/%s arrived concurrently", incoming.channel, incoming.external_id)
         return Ingested(False, existing, session.get(Ticket, existing.ticket_id))
-    return Ingested(True, message, ticket)
+    return Ingested(True, message, ticket, new_ticket=is_new)
 
 
 def _ticket_for(
     session: Session, incoming: MessageCreate, *, classifier: Classifies, config: PipelineConfig, settings: Settings
-) -> Ticket:
+) -> tuple[Ticket, bool]:
     ticket = find_thread(session, incoming)
     if ticket is not None and ticket.status in OPEN_STATUSES:
         workflow.citizen_wrote(session, ticket, config=config, now=incoming.sent_at)
-        return ticket
+        return ticket, False
     if (
         ticket is not None
         and ticket.status == TicketStatus.resolved
@@ -114,8 +115,8 @@ def _ticket_for(
             reason="citizen wrote again",
         )
         ticket.version += 1
-        return ticket
-    return _new_ticket(session, incoming, classifier=classifier, config=config)
+        return ticket, False
+    return _new_ticket(session, incoming, classifier=classifier, config=config), True
 
 
 def _new_ticket(session: Session, incoming: MessageCreate, *, classifier: Classifies, config: PipelineConfig) -> Ticket:

@@ -120,12 +120,15 @@ def retarget(session: Session, ticket: Ticket, config: PipelineConfig) -> None:
 
 def complete_responses(
     session: Session, ticket: Ticket, config: PipelineConfig, *, at: datetime, agent_id: int | None
-) -> None:
-    """An answer to the citizen completes the open first or next response target."""
-    for target in _open_targets(session, ticket):
-        if target.kind in RESPONSES:
-            _complete(session, ticket, target, config, at=at, agent_id=agent_id, fact=True)
+) -> list[ResponseFact]:
+    """An answer to the citizen completes the open first or next response target; returns the facts."""
+    facts = [
+        _complete(session, ticket, target, config, at=at, agent_id=agent_id, fact=True)
+        for target in _open_targets(session, ticket)
+        if target.kind in RESPONSES
+    ]
     refresh(session, ticket)
+    return facts
 
 
 def complete_resolution(
@@ -179,7 +182,7 @@ def _complete(
     at: datetime,
     agent_id: int | None,
     fact: bool,
-) -> None:
+) -> ResponseFact | None:
     target.completed_at = at
     target.paused_at = None
     target.state = sla.state_at(
@@ -187,30 +190,30 @@ def _complete(
     )
     session.add(target)
     if not fact:
-        return
+        return None
     pauses = (
         sla.paused_spans(_status_changes(session, ticket), until=at) if target.kind == TargetKind.resolution else []
     )
     calendar_minutes, business_minutes = sla.minutes_taken(
         target.started_at, at, config.calendars[ticket.department_id], pauses
     )
-    session.add(
-        ResponseFact(
-            ticket_id=ticket.id,
-            target_id=target.id,
-            kind=target.kind,
-            started_at=target.started_at,
-            completed_at=at,
-            calendar_minutes=round(calendar_minutes, 3),
-            business_minutes=round(business_minutes, 3),
-            within_target=at <= target.due_at,
-            department_id=ticket.department_id,
-            category=ticket.category,
-            channel=ticket.channel,
-            priority=ticket.priority,
-            agent_id=agent_id,
-        )
+    response = ResponseFact(
+        ticket_id=ticket.id,
+        target_id=target.id,
+        kind=target.kind,
+        started_at=target.started_at,
+        completed_at=at,
+        calendar_minutes=round(calendar_minutes, 3),
+        business_minutes=round(business_minutes, 3),
+        within_target=at <= target.due_at,
+        department_id=ticket.department_id,
+        category=ticket.category,
+        channel=ticket.channel,
+        priority=ticket.priority,
+        agent_id=agent_id,
     )
+    session.add(response)
+    return response
 
 
 def _status_changes(session: Session, ticket: Ticket) -> list[tuple[datetime, str, str]]:

@@ -14,6 +14,7 @@ from models import (
     Message,
     Outcome,
     Priority,
+    ResponseFact,
     Ticket,
     TicketStatus,
     TicketUpdate,
@@ -151,8 +152,11 @@ def reply(
     now: datetime,
     lease: timedelta,
     template: str | None = None,
-) -> Message:
-    """Store the agent's answer as an outbound message; the first one stamps the first response."""
+) -> list[ResponseFact]:
+    """Store the agent's answer as an outbound message; the first one stamps the first response.
+
+    Returns the response facts it completed (for metrics).
+    """
     if ticket.status in (TicketStatus.resolved, TicketStatus.closed):
         raise Conflict(f"Ticket {ticket.id} is {ticket.status}; reopen it to reply")
     ensure_can_work(session, ticket, user, now, lease)
@@ -174,7 +178,7 @@ def reply(
     first = ticket.first_responded_at is None
     if first:
         ticket.first_responded_at = now
-    targets.complete_responses(session, ticket, config, at=now, agent_id=user.id)
+    facts = targets.complete_responses(session, ticket, config, at=now, agent_id=user.id)
     record(
         session,
         ticket,
@@ -185,7 +189,7 @@ def reply(
     )
     _touch(ticket, now)
     session.add(ticket)
-    return message
+    return facts
 
 
 def add_note(session: Session, ticket: Ticket, user: User, text: str, *, now: datetime) -> None:

@@ -6,8 +6,9 @@ from sqlmodel import col, select
 from models import Department, DepartmentsPublic
 from service.configuration import department_public
 from service.deps import SessionDep, Staff
+from service.routers import API_PREFIX
 
-router = APIRouter(prefix="/departments", tags=["configuration"])
+router = APIRouter(prefix=f"{API_PREFIX}/departments", tags=["configuration"])
 
 
 @router.get("", response_model=DepartmentsPublic)

@@ -2,7 +2,7 @@
 
 import logging
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 from pydantic import ValidationError
 
 from models import BatchItemError, BatchResult, IngestResult, MessageBatch, MessageCreate
@@ -10,9 +10,19 @@ from service import ingestion, tickets
 from service.configuration import load_pipeline_config
 from service.deps import ClassifierDep, Ingestor, NowDep, SessionDep, SettingsDep
 from service.errors import WebcareError
+from service.routers import API_PREFIX
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/messages", tags=["messages"])
+router = APIRouter(prefix=f"{API_PREFIX}/messages", tags=["messages"])
+
+
+def count_new_ticket(request: Request, result: ingestion.Ingested, config) -> None:
+    if result.new_ticket:
+        ticket = result.ticket
+        request.app.state.metrics.tickets_created.labels(
+            ticket.category, config.slug(ticket.department_id), ticket.channel
+        ).inc()
+        request.app.state.metrics.confidence.labels(ticket.category).observe(ticket.confidence)
 
 
 @router.post(
@@ -22,6 +32,7 @@ router = APIRouter(prefix="/messages", tags=["messages"])
     responses={200: {"model": IngestResult, "description": "Already received: the same ticket, nothing written"}},
 )
 def create_message(
+    request: Request,
     body: MessageCreate,
     response: Response,
     session: SessionDep,
@@ -34,6 +45,7 @@ def create_message(
     result = ingestion.ingest(session, body, classifier=classifier, config=config, settings=settings, now=now)
     if not result.created:
         response.status_code = status.HTTP_200_OK
+    count_new_ticket(request, result, config)
     return IngestResult(
         created=result.created, message_id=result.message.id, ticket=tickets.to_public(session, [result.ticket])[0]
     )
@@ -41,6 +53,7 @@ def create_message(
 
 @router.post("/batch", response_model=BatchResult)
 def create_messages(
+    request: Request,
     body: MessageBatch,
     session: SessionDep,
     classifier: ClassifierDep,
@@ -63,6 +76,7 @@ def create_messages(
         except WebcareError as exc:
             results.append(BatchItemError(error=exc.message))
             continue
+        count_new_ticket(request, result, config)
         results.append(
             IngestResult(
                 created=result.created,

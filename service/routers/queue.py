@@ -6,8 +6,9 @@ from models import TicketPublic, TicketsPublic
 from service import tickets, workflow
 from service.access import department_by_slug, ensure_works_for
 from service.deps import NowDep, SessionDep, SettingsDep, Staff
+from service.routers import API_PREFIX
 
-router = APIRouter(prefix="/queue", tags=["queue"])
+router = APIRouter(prefix=f"{API_PREFIX}/queue", tags=["queue"])
 
 
 @router.get("/{department}", response_model=TicketsPublic)

@@ -11,8 +11,9 @@ from models import Category, Channel, Role, User
 from service import reports
 from service.access import department_by_slug
 from service.deps import SessionDep, require
+from service.routers import API_PREFIX
 
-router = APIRouter(prefix="/reports", tags=["reports"])
+router = APIRouter(prefix=f"{API_PREFIX}/reports", tags=["reports"])
 Manager = Annotated[User, require(Role.manager, Role.admin)]
 
 

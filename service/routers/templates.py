@@ -15,8 +15,9 @@ from service import templates, tickets
 from service.access import ensure_can_see
 from service.deps import Admin, SessionDep, Staff
 from service.errors import NotFound
+from service.routers import API_PREFIX
 
-router = APIRouter(tags=["templates"])
+router = APIRouter(prefix=API_PREFIX, tags=["templates"])
 
 
 def _get(session, template_id: int) -> ReplyTemplate:

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from sqlmodel import select
 
 from models import (
@@ -12,6 +12,7 @@ from models import (
     ReplyCreate,
     ReplyTemplate,
     SlaState,
+    TargetKind,
     Ticket,
     TicketDetail,
     TicketPublic,
@@ -24,8 +25,9 @@ from service import tickets, workflow
 from service.access import ensure_can_see, visible_department_ids
 from service.configuration import load_pipeline_config
 from service.deps import NowDep, SessionDep, SettingsDep, Staff
+from service.routers import API_PREFIX
 
-router = APIRouter(prefix="/tickets", tags=["tickets"])
+router = APIRouter(prefix=f"{API_PREFIX}/tickets", tags=["tickets"])
 
 
 @router.get("", response_model=TicketsPublic)
@@ -109,13 +111,19 @@ def release_ticket(
 
 @router.post("/{ticket_id}/replies", response_model=TicketPublic, status_code=201)
 def reply_to_ticket(
-    ticket_id: int, body: ReplyCreate, session: SessionDep, settings: SettingsDep, now: NowDep, user: Staff
+    request: Request,
+    ticket_id: int,
+    body: ReplyCreate,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    user: Staff,
 ) -> TicketPublic:
     """Answer the citizen; the first answer stops the first-response clock."""
     ticket = _working(session, ticket_id, user)
     workflow.check_version(session, ticket, body.version)
     template = session.get(ReplyTemplate, body.template_id) if body.template_id else None
-    workflow.reply(
+    facts = workflow.reply(
         session,
         ticket,
         user,
@@ -125,6 +133,10 @@ def reply_to_ticket(
         lease=settings.claim_lease,
         template=template.name if template else None,
     )
+    for fact in facts:
+        if fact.kind == TargetKind.first_response:
+            department = tickets.department_of(session, ticket).slug
+            request.app.state.metrics.first_response.labels(department).observe(fact.business_minutes)
     return _public(session, ticket)
 
 

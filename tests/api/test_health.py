@@ -3,6 +3,7 @@
 from fastapi.testclient import TestClient
 
 from service.app import create_app
+from tests.api.test_messages import message
 from tests.conftest import KeywordClassifier, make_settings
 
 
@@ -43,3 +44,16 @@ def test_unknown_ticket_is_a_json_404(client, users):
 def test_every_response_carries_a_request_id(client):
     response = client.get("/healthz", headers={"X-Request-ID": "abc123"})
     assert response.headers["X-Request-ID"] == "abc123"
+
+
+def test_metrics_count_tickets_backlog_and_requests(client, users):
+    client.post("/api/v1/messages", json=message(), headers=users["feed"])
+    client.post("/api/v1/messages", json=message(), headers=users["feed"])  # a repeat: no new ticket
+
+    text = client.get("/metrics").text
+
+    assert 'webcare_tickets_created_total{category="public_space_report",channel="x",department="kcc"} 1.0' in text
+    assert 'webcare_backlog_tickets{department="kcc",sla_state="running"} 1.0' in text
+    assert 'webcare_classifier_confidence_count{category="public_space_report"} 1.0' in text
+    assert 'webcare_request_seconds_count{method="POST",route="/api/v1/messages",status="201"} 1.0' in text
+    assert 'webcare_request_seconds_count{method="POST",route="/api/v1/messages",status="200"} 1.0' in text
