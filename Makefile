@@ -19,10 +19,11 @@ $(STAMP): pyproject.toml constraints.txt
 	@echo "WEBCARE_SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(48))')" > .env
 	@echo "wrote .env with a fresh development secret"
 
+# The embedded setup for trying it out: SQLite, a trained model, the default configuration and demo data.
 run: install .env
 	$(BIN)/webcare migrate
-	$(BIN)/webcare seed
 	$(BIN)/webcare train --if-missing
+	$(BIN)/webcare seed --demo
 	$(BIN)/webcare serve --host 127.0.0.1 --port 8000
 
 # Browser tests drive Debian's Chromium; Playwright cannot download its own browser here.

@@ -9,8 +9,8 @@ from pathlib import Path
 import uvicorn
 
 import classifier
-from models import Role
-from service import auth, migrations, modelops, worker
+from models import Role, utcnow
+from service import auth, demo, migrations, modelops, worker
 from service.configuration import DEFAULT_CONFIG, apply_config, read_config_file
 from service.db import create_db_engine, session_scope
 from service.errors import WebcareError
@@ -47,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
 
     seed = commands.add_parser("seed", help="load the default configuration (departments, rules, targets)")
     seed.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="a file shaped like the default")
+    seed.add_argument("--demo", action="store_true", help="also demo users (password 'demo') and two weeks of tickets")
     seed.set_defaults(handler=cmd_seed)
 
     train = commands.add_parser("train", help="train the classifier and print its evaluation")
@@ -103,9 +104,22 @@ def cmd_migrate(args, settings: Settings) -> int:
 
 
 def cmd_seed(args, settings: Settings) -> int:
-    with session_scope(create_db_engine(settings)) as session:
+    if args.demo and settings.environment == "production":
+        raise ValueError("refusing to load demo users and tickets in production")
+    engine = create_db_engine(settings)
+    with session_scope(engine) as session:
         counts = apply_config(session, read_config_file(args.config))
     print("configuration loaded: " + ", ".join(f"{n} {what}" for what, n in counts.items()))
+    if args.demo:
+        model = classifier.load_model(settings.model_path)
+        result = demo.seed_demo(engine, settings, model, texts_file=modelops.EVAL_DATA, now=utcnow())
+        if result.get("skipped"):
+            print("demo data already present; left as it is")
+        else:
+            print(
+                f"demo data: {result['tickets']} tickets, {result['replies']} replies, {result['resolved']} resolved; "
+                f"log in as anna, bram, chris (agents), mila (manager) or admin with password '{demo.DEMO_PASSWORD}'"
+            )
     return 0
 
 
