@@ -94,7 +94,7 @@ def test_evaluate_prints_a_report_and_json(run, tmp_path):
     report = json.loads(as_json.stdout)
     assert report["n"] == 3
     assert set(report["per_class"]) == set(classifier.LABELS)
-    assert "macro_f1" in report and "confusion" in report and "triage_share" in report
+    assert {"macro_f1", "confusion_matrix", "triage_share", "calibration"} <= set(report)
 
     text = run("evaluate", "--data", str(data))
     assert text.returncode == 0
