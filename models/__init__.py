@@ -1,10 +1,12 @@
 """The data model: SQLModel tables and the API's schemas (imports nothing of ours but itself)."""
 
+from models.audit import AuditEvent, AuditEventPublic, AuditEventsPublic
 from models.common import (
     OPEN_STATUSES,
     Category,
     Channel,
     Clock,
+    DeliveryStatus,
     Direction,
     OfficeHours,
     Outcome,
@@ -15,6 +17,7 @@ from models.common import (
     TicketStatus,
     utcnow,
 )
+from models.delivery import DeliveriesPublic, Delivery, DeliveryPublic, WebhookEvent
 from models.department import WEEKDAYS, Department, DepartmentPublic, DepartmentsPublic, DepartmentWrite
 from models.feedback import LabelledExample
 from models.message import MAX_BATCH_SIZE, MAX_TEXT_LENGTH, Message, MessageBatch, MessageCreate, MessagePublic

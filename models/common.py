@@ -72,6 +72,13 @@ class TargetKind(StrEnum):
     resolution = "resolution"
 
 
+class DeliveryStatus(StrEnum):
+    pending = "pending"
+    sending = "sending"
+    delivered = "delivered"
+    dead = "dead"
+
+
 class Direction(StrEnum):
     inbound = "inbound"
     outbound = "outbound"

@@ -36,6 +36,8 @@ class Message(MessageBase, table=True):
     direction: Direction = Field(default=Direction.inbound, sa_type=enum_type(Direction))
     author_user_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
     received_at: datetime = Field(default_factory=utcnow)
+    # The unmasked text, encrypted, only where WEBCARE_KEEP_ORIGINAL_TEXT allows it.
+    original_text_encrypted: str | None = None
 
 
 class MessageCreate(MessageBase):

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlmodel import Field, SQLModel
+from sqlmodel import JSON, Field, SQLModel
 
 from models.common import Category, Channel, Clock, OfficeHours, Priority, enum_type, utcnow
 
@@ -27,6 +27,14 @@ class RoutingRuleBase(SQLModel):
         default=None,
         sa_type=enum_type(Priority),
         description="Priority of the ticket; empty keeps the classifier's urgency signal.",
+    )
+    deliver_to: list[str] = Field(
+        default_factory=list,
+        sa_type=JSON,
+        description="Delivery targets (names from WEBCARE_DELIVERY_TARGETS) that receive the report.",
+    )
+    acknowledge: bool = Field(
+        default=False, description="Send the citizen an acknowledgement saying when a person will answer."
     )
 
 

@@ -57,6 +57,10 @@ class Ticket(SQLModel, table=True):
     # A claim is a lease: after this moment another agent may take the ticket.
     claimed_until: datetime | None = None
     outcome: Outcome | None = Field(default=None, sa_type=enum_type(Outcome))
+    # The first ticket about the same fault in the world (same kind, place and time): fix once, answer all.
+    duplicate_of_id: int | None = Field(default=None, foreign_key="tickets.id", ondelete="SET NULL")
+    # Personal data removed by the retention job (or on a citizen's request).
+    anonymized_at: datetime | None = None
 
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -118,6 +122,7 @@ class TicketPublic(SQLModel):
     sla_state: SlaState
     claimed_until: datetime | None
     outcome: Outcome | None
+    duplicate_of_id: int | None = None
     created_at: datetime
     updated_at: datetime
 

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlmodel import Field, SQLModel
+from sqlmodel import JSON, Field, SQLModel
 
 from models.common import Role, enum_type, utcnow
 
@@ -20,6 +20,9 @@ class User(UserBase, table=True):
     username: str = Field(unique=True, index=True, max_length=80)
     password_hash: str | None = None
     is_active: bool = True
+    # Log-in lock-out after repeated wrong passwords.
+    failed_logins: int = 0
+    locked_until: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -44,6 +47,7 @@ class ApiToken(SQLModel, table=True):
     # SHA-256 of the token: tokens are long random strings, so a fast hash is enough and lookups stay O(1).
     token_hash: str = Field(unique=True, max_length=64)
     prefix: str = Field(max_length=12, description="First characters, to recognise a token in lists and logs.")
+    scopes: list = Field(default_factory=list, sa_type=JSON, description="Empty: everything the user's role allows")
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime | None = None
     revoked_at: datetime | None = None

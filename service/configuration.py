@@ -144,6 +144,8 @@ def load_pipeline_config(session: Session, settings: Settings) -> PipelineConfig
             office_hours=r.office_hours,
             hours_department_id=r.hours_department_id,
             priority=r.priority,
+            deliver_to=tuple(r.deliver_to or ()),
+            acknowledge=r.acknowledge,
         )
         for r in session.exec(select(RoutingRule).where(RoutingRule.enabled).order_by(RoutingRule.position)).all()
     ]

@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 
 from classifier import Prediction
 from models import OPEN_STATUSES, Category, Channel, Direction, Message, MessageCreate, Ticket, TicketStatus
-from service import routing, targets, workflow
+from service import outbox, routing, targets, workflow
 from service.configuration import PipelineConfig
 from service.errors import InvalidField
 from service.settings import Settings
@@ -75,7 +75,9 @@ def ingest(
         raise InvalidField("sent_at", f"lies in the future (now is {now.isoformat(timespec='seconds')})")
     try:
         with session.begin_nested():
-            ticket, is_new = _ticket_for(session, incoming, classifier=classifier, config=config, settings=settings)
+            ticket, is_new = _ticket_for(
+                session, incoming, classifier=classifier, config=config, settings=settings, now=now
+            )
             message = Message(
                 **incoming.model_dump(), ticket_id=ticket.id, direction=Direction.inbound, received_at=now
             )
@@ -93,7 +95,13 @@ def ingest(
 
 
 def _ticket_for(
-    session: Session, incoming: MessageCreate, *, classifier: Classifies, config: PipelineConfig, settings: Settings
+    session: Session,
+    incoming: MessageCreate,
+    *,
+    classifier: Classifies,
+    config: PipelineConfig,
+    settings: Settings,
+    now: datetime,
 ) -> tuple[Ticket, bool]:
     ticket = find_thread(session, incoming)
     if ticket is not None and ticket.status in OPEN_STATUSES:
@@ -116,10 +124,12 @@ def _ticket_for(
         )
         ticket.version += 1
         return ticket, False
-    return _new_ticket(session, incoming, classifier=classifier, config=config), True
+    return _new_ticket(session, incoming, classifier=classifier, config=config, now=now), True
 
 
-def _new_ticket(session: Session, incoming: MessageCreate, *, classifier: Classifies, config: PipelineConfig) -> Ticket:
+def _new_ticket(
+    session: Session, incoming: MessageCreate, *, classifier: Classifies, config: PipelineConfig, now: datetime
+) -> Ticket:
     prediction = classifier.predict([incoming.text])[0]
     category = Category(prediction.label)
     route = routing.route(
@@ -180,4 +190,9 @@ def _new_ticket(session: Session, incoming: MessageCreate, *, classifier: Classi
         },
     )
     targets.start_cycle(session, ticket, config, start=incoming.sent_at)
+    if route.rule is not None and route.rule.deliver_to:
+        payload = outbox.report_payload(ticket, incoming.text, permalink=incoming.permalink)
+        outbox.enqueue_reports(session, ticket, route.rule.deliver_to, payload, now=now)
+    if route.rule is not None and route.rule.acknowledge:
+        outbox.acknowledge(session, ticket, timezone=config.departments[ticket.department_id].timezone, now=now)
     return ticket

@@ -22,6 +22,8 @@ class Rule:
     office_hours: OfficeHours = OfficeHours.any
     hours_department_id: int | None = None
     priority: Priority | None = None
+    deliver_to: tuple[str, ...] = ()
+    acknowledge: bool = False
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,22 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "development"}
+
+
+class DeliveryTarget(BaseModel):
+    """Another system that receives routed reports: Signalen, an Open311 endpoint, or a signed webhook."""
+
+    format: Literal["signalen", "open311", "webhook"]
+    url: str
+    # Signalen: a bearer token; Open311: the api_key; webhook: the HMAC secret.
+    secret: SecretStr | None = None
+    # Open311's service_code, or Signalen's sub-category URL, per our subcategory ("default" for the rest).
+    codes: dict[str, str] = {}
+    timeout_seconds: float = 10.0
 
 
 class Settings(BaseSettings):
@@ -38,6 +50,11 @@ class Settings(BaseSettings):
     # `webcare serve` also runs the background jobs itself (the single-machine setup); switch off when
     # separate `webcare worker` processes run them.
     run_worker_in_process: bool = True
+    # Systems that receive reports, by name (routing rules name them in deliver_to), as JSON, e.g.
+    # {"openbare_ruimte": {"format": "signalen", "url": "https://signalen.example.nl/signals/v1/public/signals/"}}
+    delivery_targets: dict[str, DeliveryTarget] = {}
+    delivery_max_attempts: int = 8
+    delivery_poll_seconds: float = 5
 
     db_pool_size: int = 10
     db_max_overflow: int = 10

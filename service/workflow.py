@@ -21,7 +21,7 @@ from models import (
     TicketViewer,
     User,
 )
-from service import routing, targets
+from service import outbox, routing, targets
 from service.configuration import PipelineConfig
 from service.errors import Conflict, InvalidField, NotFound
 from service.tickets import record, to_public
@@ -175,6 +175,7 @@ def reply(
     )
     session.add(message)
     session.flush()
+    outbox.enqueue_message(session, ticket, message, kind="reply", now=now)
     first = ticket.first_responded_at is None
     if first:
         ticket.first_responded_at = now

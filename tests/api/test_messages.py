@@ -125,7 +125,7 @@ def test_routing_and_targets_are_on_the_timeline(client, users):
     detail = client.get(f"/api/v1/tickets/{created['ticket']['id']}", headers=users["manager"]).json()
 
     kinds = [event["kind"] for event in detail["timeline"]]
-    assert kinds == ["classified", "routed", "targets_set", "message_received"]
+    assert kinds == ["classified", "routed", "targets_set", "delivery_queued", "message_received"]
     routed = detail["timeline"][1]
     assert routed["data"]["rule"] == "Melding openbare ruimte naar KCC"
     assert routed["data"]["department"] == "kcc"
