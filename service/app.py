@@ -14,8 +14,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.concurrency import run_in_threadpool
 
-from classifier import Classifier, load_model
-from service import web, worker
+from classifier import Classifier, ModelError, load_model
+from service import modelops, web, worker
 from service.db import create_db_engine
 from service.errors import WebcareError
 from service.metrics import Metrics
@@ -23,6 +23,7 @@ from service.routers import departments, messages, queue, reports, templates, ti
 from service.settings import Settings, get_settings
 
 log = logging.getLogger("webcare")
+MODEL_CHECK_SECONDS = 30
 
 
 def create_app(settings: Settings | None = None, *, classifier: Classifier | None = None) -> FastAPI:
@@ -39,13 +40,14 @@ def create_app(settings: Settings | None = None, *, classifier: Classifier | Non
             app.state.classifier.version,
         )
         stop = asyncio.Event()
-        jobs = None
+        tasks = []
         if settings.run_worker_in_process:
-            jobs = asyncio.create_task(worker.background_loop(app.state.engine, settings, stop))
+            tasks.append(asyncio.create_task(worker.background_loop(app.state.engine, settings, stop)))
+        if classifier is None:
+            tasks.append(asyncio.create_task(_follow_active_model(app, settings, stop)))
         yield
         stop.set()
-        if jobs is not None:
-            await jobs
+        await asyncio.gather(*tasks)
         app.state.engine.dispose()
 
     app = FastAPI(
@@ -72,6 +74,23 @@ def create_app(settings: Settings | None = None, *, classifier: Classifier | Non
     _add_error_handlers(app)
     _add_request_context(app)
     return app
+
+
+async def _follow_active_model(app: FastAPI, settings: Settings, stop: asyncio.Event) -> None:
+    """Pick up a newly activated (or rolled back) model without a restart."""
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=MODEL_CHECK_SECONDS)
+            return
+        except TimeoutError:
+            pass
+        try:
+            version = await run_in_threadpool(modelops.active_version, settings)
+            if version and version != app.state.classifier.version:
+                app.state.classifier = await run_in_threadpool(load_model, settings.model_path)
+                log.info("now classifying with model %s", app.state.classifier.version)
+        except ModelError as exc:
+            log.error("keeping model %s: the active model cannot be loaded: %s", app.state.classifier.version, exc)
 
 
 def _add_health(app: FastAPI) -> None:

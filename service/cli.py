@@ -55,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--eval-data", type=Path, default=modelops.EVAL_DATA)
     train.add_argument("--out", type=Path, default=None, help="write the model to this folder, not the registry")
     train.add_argument("--if-missing", action="store_true", help="do nothing when a model is already active")
+    train.add_argument(
+        "--include-feedback", action="store_true", help="also learn from agents' corrections and triage decisions"
+    )
     train.set_defaults(handler=cmd_train)
 
     evaluate = commands.add_parser("evaluate", help="score the current model on labelled JSON lines")
@@ -65,6 +68,17 @@ def _parser() -> argparse.ArgumentParser:
 
     classify = commands.add_parser("classify", help='read {"id","text"} lines on stdin, write predictions')
     classify.set_defaults(handler=cmd_classify)
+
+    model = commands.add_parser("model", help="list, activate or roll back classifier versions")
+    model_commands = model.add_subparsers(dest="model_command", required=True)
+    model_commands.add_parser("list", help="every trained version, newest first").set_defaults(handler=cmd_model_list)
+    activate = model_commands.add_parser("activate", help="make a version the active one")
+    activate.add_argument("version")
+    activate.add_argument("--force", action="store_true", help="even if it scores worse than the active one")
+    activate.set_defaults(handler=cmd_model_activate)
+    model_commands.add_parser("rollback", help="back to the previously active version").set_defaults(
+        handler=cmd_model_rollback
+    )
 
     work = commands.add_parser("worker", help="run the background jobs: SLA sweeper and deliveries")
     work.set_defaults(handler=cmd_worker)
@@ -127,8 +141,39 @@ def cmd_train(args, settings: Settings) -> int:
     if args.if_missing and modelops.has_active_model(settings):
         print("a trained model is active; not training (drop --if-missing to train anew)")
         return 0
-    outcome = modelops.train_model(settings, data=args.data, eval_data=args.eval_data, out=args.out)
+    extra = modelops.feedback_examples(create_db_engine(settings)) if args.include_feedback else []
+    if args.include_feedback:
+        print(f"learning from {len(extra)} corrections and triage decisions")
+    outcome = modelops.train_model(
+        settings, data=args.data, eval_data=args.eval_data, out=args.out, extra_examples=extra
+    )
     print(outcome.summary)
+    return 0
+
+
+def cmd_model_list(args, settings: Settings) -> int:
+    versions = modelops.registry(settings).versions()
+    if not versions:
+        print("no trained models yet: run webcare train")
+        return 0
+    print(f"{'version':34} {'created':20} {'macro-F1':>8} {'feedback':>8}  active")
+    for v in versions:
+        f1 = v.get("evaluation", {}).get("macro_f1")
+        print(
+            f"{v['version']:34} {str(v.get('created_at', ''))[:19]:20} "
+            f"{(f'{f1:.3f}' if f1 is not None else '-'):>8} {v.get('feedback_examples', 0):>8}  "
+            f"{'*' if v['active'] else ''}"
+        )
+    return 0
+
+
+def cmd_model_activate(args, settings: Settings) -> int:
+    print(f"model {modelops.activate(settings, args.version, force=args.force)} is now active")
+    return 0
+
+
+def cmd_model_rollback(args, settings: Settings) -> int:
+    print(f"rolled back: model {modelops.registry(settings).rollback()} is now active")
     return 0
 
 
