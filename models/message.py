@@ -53,6 +53,8 @@ class MessageCreate(MessageBase):
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("text is empty")
+        if "\x00" in value:
+            raise ValueError("text contains a NUL character")
         return value
 
 
@@ -60,6 +62,7 @@ class MessagePublic(MessageBase):
     id: int
     direction: Direction
     received_at: datetime
+    automatic: bool = Field(default=False, description="Sent by the system (an acknowledgement), not by a person")
 
 
 class MessageBatch(SQLModel):

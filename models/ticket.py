@@ -117,12 +117,14 @@ class TicketPublic(SQLModel):
     first_response_due: datetime | None
     next_response_due: datetime | None
     resolution_due: datetime | None
+    next_due: datetime | None = Field(default=None, description="The deadline that matters now")
     first_responded_at: datetime | None
     resolved_at: datetime | None
     sla_state: SlaState
     claimed_until: datetime | None
     outcome: Outcome | None
     duplicate_of_id: int | None = None
+    preview: str | None = Field(default=None, description="The start of the citizen's first message")
     created_at: datetime
     updated_at: datetime
 
@@ -131,6 +133,10 @@ class TicketDetail(TicketPublic):
     messages: list[MessagePublic]
     timeline: list[TicketEventPublic]
     viewers: list[str] = Field(default_factory=list, description="Other people who have this ticket open now.")
+    reply_window_closes_at: datetime | None = Field(
+        default=None,
+        description="WhatsApp only: after this (24 h after the citizen's last message) a free-form reply is refused.",
+    )
 
 
 class TicketUpdate(SQLModel):

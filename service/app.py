@@ -11,15 +11,30 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.concurrency import run_in_threadpool
 
 from classifier import Classifier, ModelError, load_model
-from service import modelops, web, worker
+from models import ApiToken, ReplyTemplate, Ticket
+from service import audit, modelops, web, worker
 from service.db import create_db_engine
 from service.errors import WebcareError
 from service.metrics import Metrics
-from service.routers import departments, messages, queue, reports, templates, tickets
+from service.ratelimit import BodySizeLimitMiddleware, RateLimitMiddleware, rules_from_settings
+from service.routers import audit as audit_routes
+from service.routers import (
+    deliveries,
+    departments,
+    messages,
+    queue,
+    reports,
+    templates,
+    tickets,
+    tokens,
+    webhooks,
+)
+from service.routers import privacy as privacy_routes
 from service.settings import Settings, get_settings
 
 log = logging.getLogger("webcare")
@@ -42,7 +57,9 @@ def create_app(settings: Settings | None = None, *, classifier: Classifier | Non
         stop = asyncio.Event()
         tasks = []
         if settings.run_worker_in_process:
-            tasks.append(asyncio.create_task(worker.background_loop(app.state.engine, settings, stop)))
+            # A getter: the model can be replaced while serving.
+            jobs = worker.background_loop(app.state.engine, settings, stop, lambda: app.state.classifier)
+            tasks.append(asyncio.create_task(jobs))
         if classifier is None:
             tasks.append(asyncio.create_task(_follow_active_model(app, settings, stop)))
         yield
@@ -58,7 +75,15 @@ def create_app(settings: Settings | None = None, *, classifier: Classifier | Non
     )
     app.state.settings = settings
     app.state.metrics = Metrics(lambda: getattr(app.state, "engine", None))
+    audit.install()
 
+    # These routers' handlers do not write the audit trail themselves: it is taken from what they change.
+    audited = {
+        id(templates.router): [audit.changes_of({ReplyTemplate: "template"})],
+        id(queue.router): [audit.changes_of({Ticket: "ticket"}, action="claim")],
+        id(tokens.router): [audit.changes_of({ApiToken: "token"})],
+        id(reports.router): [audit.exports_of("report")],
+    }
     for router in (
         messages.router,
         tickets.router,
@@ -66,12 +91,24 @@ def create_app(settings: Settings | None = None, *, classifier: Classifier | Non
         templates.router,
         reports.router,
         departments.router,
+        deliveries.router,
+        webhooks.router,
+        tokens.router,
+        audit_routes.router,
+        privacy_routes.router,
     ):
-        app.include_router(router)
+        app.include_router(router, dependencies=audited.get(id(router), []))
     app.include_router(web.router)
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
     _add_health(app)
     _add_error_handlers(app)
+    # Inside the request context (so refusals get a request id, a log line and metrics), outside everything
+    # else: an oversized body or a flood is turned away before a byte is parsed or a database is asked.
+    app.add_middleware(RateLimitMiddleware, rules=rules_from_settings(settings))
+    app.add_middleware(
+        BodySizeLimitMiddleware, default=settings.max_body_bytes, by_path=settings.max_body_bytes_by_path
+    )
+    _add_security_headers(app)
     _add_request_context(app)
     return app
 
@@ -140,6 +177,31 @@ def _add_error_handlers(app: FastAPI) -> None:
             headers={"Retry-After": "5"},
         )
 
+    @app.exception_handler(DataError)
+    @app.exception_handler(OverflowError)
+    async def unstorable_value(request: Request, exc: Exception) -> JSONResponse:
+        # A value the database cannot take or compare: a NUL character in text (PostgreSQL), an id or offset
+        # beyond its integers. The request's fault, so 422 in the shape of a validation error; logged, because
+        # the better place to refuse it is the request's own validation.
+        log.warning("value refused by the database (request %s): %s", request.state.request_id, exc)
+        message = "A value in the request cannot be stored or looked up (a NUL character, or a number out of range)"
+        return JSONResponse({"detail": [{"loc": ["request"], "msg": message, "type": "value_error"}]}, status_code=422)
+
+    @app.exception_handler(InterfaceError)
+    async def database_connection_lost(request: Request, exc: InterfaceError) -> JSONResponse:
+        # A connection that the server closed under us (a restart): the same as unavailable, not a bug.
+        return await database_unavailable(request, exc)
+
+    @app.exception_handler(PoolTimeout)
+    async def database_busy(request: Request, exc: PoolTimeout) -> JSONResponse:
+        # Every pooled connection stayed busy for the pool timeout: overload, which a client should retry.
+        log.error("database busy (request %s): no free connection in the pool", request.state.request_id)
+        return JSONResponse(
+            {"detail": "The service is busy; try again shortly", "request_id": request.state.request_id},
+            status_code=503,
+            headers={"Retry-After": "2"},
+        )
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error (request %s)", request.state.request_id)
@@ -147,6 +209,37 @@ def _add_error_handlers(app: FastAPI) -> None:
             {"detail": "Internal error; it has been logged", "request_id": request.state.request_id},
             status_code=500,
         )
+
+
+# Every answer, API or page: no MIME sniffing, no referrer leaving the site, never inside a frame.
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
+HSTS = "max-age=31536000; includeSubDomains"
+
+
+def _served_over_https(request: Request) -> bool:
+    if request.url.scheme == "https":
+        return True
+    # Behind a TLS-terminating proxy, but only one we trust to say so.
+    forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    peer = request.client.host if request.client else None
+    proxies = request.app.state.settings.trusted_proxies
+    return forwarded == "https" and peer is not None and audit.is_trusted(peer, proxies)
+
+
+def _add_security_headers(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        # Only over https: sent over plain http it would be ignored, or lock a development host out of http.
+        if _served_over_https(request):
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
+        return response
 
 
 def _add_request_context(app: FastAPI) -> None:

@@ -1,16 +1,18 @@
 """The `webcare` command line: serve, migrate, seed, train, evaluate, classify, users and tokens."""
 
 import argparse
+import getpass
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
 import uvicorn
 
 import classifier
-from models import Role, utcnow
-from service import auth, demo, migrations, modelops, worker
+from models import Channel, Role, utcnow
+from service import audit, auth, demo, importer, migrations, modelops, retention, worker
 from service.configuration import DEFAULT_CONFIG, apply_config, read_config_file
 from service.db import create_db_engine, session_scope
 from service.errors import WebcareError
@@ -80,6 +82,12 @@ def _parser() -> argparse.ArgumentParser:
         handler=cmd_model_rollback
     )
 
+    load = commands.add_parser("import", help="take in messages from a CSV or JSON-lines export")
+    load.add_argument("file", type=Path)
+    load.add_argument("--format", choices=importer.FORMATS, default=None, help="default: from the file's extension")
+    load.add_argument("--dry-run", action="store_true", help="check every row, store nothing")
+    load.set_defaults(handler=cmd_import)
+
     work = commands.add_parser("worker", help="run the background jobs: SLA sweeper and deliveries")
     work.set_defaults(handler=cmd_worker)
 
@@ -94,8 +102,43 @@ def _parser() -> argparse.ArgumentParser:
     create_token = commands.add_parser("create-token", help="print a new API token for a user")
     create_token.add_argument("name")
     create_token.add_argument("--days", type=int, default=None, help="let the token expire after this many days")
+    create_token.add_argument(
+        "--scope",
+        action="append",
+        default=[],
+        choices=[scope.value for scope in auth.Scope],
+        help="limit the token to this use (repeatable); without it the token has its user's full rights",
+    )
     create_token.set_defaults(handler=cmd_create_token)
+
+    privacy = commands.add_parser("privacy", help="a citizen's data: export everything about a handle, or erase it")
+    privacy_commands = privacy.add_subparsers(dest="privacy_command", required=True)
+    export = privacy_commands.add_parser("export", help="print (or write) everything stored about a handle as JSON")
+    erase = privacy_commands.add_parser("erase", help="anonymise everything stored about a handle at once")
+    for sub in (export, erase):
+        sub.add_argument("--handle", required=True, help="as the channel gives it, e.g. @jan or a phone number")
+        sub.add_argument("--channel", choices=[c.value for c in Channel], default=None, help="default: every channel")
+    export.add_argument("--out", type=Path, default=None, help="write to this file (readable by you only)")
+    export.set_defaults(handler=cmd_privacy_export)
+    erase.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    erase.set_defaults(handler=cmd_privacy_erase)
     return parser
+
+
+def _audit_cli(session, action: str, object_type: str, object_id=None, detail: dict | None = None) -> None:
+    """Changes from the command line are recorded as user "cli", with the account that ran the command."""
+    try:
+        account = getpass.getuser()
+    except (KeyError, OSError):
+        account = None
+    audit.record(
+        session,
+        user=audit.CLI,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        detail={**(detail or {}), "os_user": account},
+    )
 
 
 def cmd_serve(args, settings: Settings) -> int:
@@ -123,10 +166,13 @@ def cmd_seed(args, settings: Settings) -> int:
     engine = create_db_engine(settings)
     with session_scope(engine) as session:
         counts = apply_config(session, read_config_file(args.config))
+        _audit_cli(session, "apply_config", "configuration", detail={"file": str(args.config), **counts})
     print("configuration loaded: " + ", ".join(f"{n} {what}" for what, n in counts.items()))
     if args.demo:
         model = classifier.load_model(settings.model_path)
         result = demo.seed_demo(engine, settings, model, texts_file=modelops.EVAL_DATA, now=utcnow())
+        with session_scope(engine) as session:
+            _audit_cli(session, "seed_demo", "configuration", detail={k: v for k, v in result.items()})
         if result.get("skipped"):
             print("demo data already present; left as it is")
         else:
@@ -205,6 +251,30 @@ def cmd_classify(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_import(args, settings: Settings) -> int:
+    """Exit 0 when every row was valid, 1 when some were refused (listed in FILE.refused.csv)."""
+    fmt = args.format or importer.guess_format(args.file)
+    model = classifier.load_model(settings.model_path)
+    summary = importer.import_file(
+        create_db_engine(settings),
+        args.file,
+        fmt=fmt,
+        classifier=model,
+        settings=settings,
+        dry_run=args.dry_run,
+        progress=importer.Progress(importer.count_records(args.file, fmt)),
+    )
+    print(("dry run, nothing stored: " if args.dry_run else "") + summary.line(), file=sys.stderr)
+    report = importer.write_refused(args.file, summary.refused)
+    if report is not None:
+        for refused in summary.refused[:10]:
+            print(f"  line {refused.line}: {refused.reason}", file=sys.stderr)
+        if len(summary.refused) > 10:
+            print(f"  … and {len(summary.refused) - 10} more", file=sys.stderr)
+        print(f"refused rows: {report}", file=sys.stderr)
+    return 1 if summary.refused else 0
+
+
 def cmd_worker(args, settings: Settings) -> int:
     worker.run_worker(settings)
     return 0
@@ -225,12 +295,57 @@ def cmd_create_user(args, settings: Settings) -> int:
             password=password,
             full_name=args.full_name,
         )
+        about = {"username": user.username, "role": user.role, "departments": args.department}
+        _audit_cli(session, "create", "user", user.id, about)
         print(f"user '{user.username}' created with role {user.role}", file=sys.stderr)
     return 0
 
 
 def cmd_create_token(args, settings: Settings) -> int:
     with session_scope(create_db_engine(settings)) as session:
-        token = auth.create_token(session, args.name, valid_days=args.days)
+        token = auth.create_token(session, args.name, valid_days=args.days, scopes=args.scope)
+        _audit_cli(session, "create", "token", detail={"username": args.name, "days": args.days, "scopes": args.scope})
     print(token)
+    return 0
+
+
+def cmd_privacy_export(args, settings: Settings) -> int:
+    now = utcnow()
+    with session_scope(create_db_engine(settings)) as session:
+        document = retention.export_handle(session, settings, handle=args.handle, channel=args.channel, now=now)
+        retention.record_export(session, document, user=audit.CLI, ip=None, now=now)
+    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        # The export holds everything we know about a person: not readable by other accounts on the machine.
+        descriptor = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(descriptor, "w", encoding="utf-8") as out:
+            out.write(text)
+        print(f"wrote {len(document['tickets'])} ticket(s) about {args.handle} to {args.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_privacy_erase(args, settings: Settings) -> int:
+    """Exit 0 when erased, 1 when the operator did not confirm."""
+    engine = create_db_engine(settings)
+    if not args.yes:
+        with session_scope(engine, write=False) as session:
+            found = retention.summary(session, handle=args.handle, channel=args.channel)
+        print(
+            f"{args.handle}: {found['tickets']} ticket(s) and {found['messages']} message(s) will be anonymised; "
+            "this cannot be undone.",
+            file=sys.stderr,
+        )
+        if not sys.stdin.isatty():
+            print("webcare privacy erase: not confirmed (no terminal); pass --yes", file=sys.stderr)
+            return 1
+        if input("Type 'yes' to erase: ").strip().lower() != "yes":
+            print("nothing erased", file=sys.stderr)
+            return 1
+    with session_scope(engine) as session:
+        result = retention.erase_handle(
+            session, handle=args.handle, channel=args.channel, now=utcnow(), user=audit.CLI, ip=None
+        )
+    print(json.dumps(result))
     return 0

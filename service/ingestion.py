@@ -10,8 +10,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from classifier import Prediction
-from models import OPEN_STATUSES, Category, Channel, Direction, Message, MessageCreate, Ticket, TicketStatus
-from service import outbox, routing, targets, workflow
+from models import (
+    MAX_TEXT_LENGTH,
+    OPEN_STATUSES,
+    Category,
+    Channel,
+    Direction,
+    Message,
+    MessageCreate,
+    Ticket,
+    TicketStatus,
+)
+from service import crypto, duplicates, outbox, privacy, routing, targets, workflow
 from service.configuration import PipelineConfig
 from service.errors import InvalidField
 from service.settings import Settings
@@ -32,6 +42,14 @@ class Ingested:
     message: Message
     ticket: Ticket
     new_ticket: bool = False
+
+
+def found(masked: privacy.Masked) -> dict[str, int]:
+    """How many of each kind of personal data were masked: kinds and counts, never the values."""
+    counts: dict[str, int] = {}
+    for finding in masked.findings:
+        counts[finding.kind] = counts.get(finding.kind, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def find_existing(session: Session, channel: Channel, external_id: str) -> Message | None:
@@ -73,17 +91,31 @@ def ingest(
         return Ingested(False, existing, session.get(Ticket, existing.ticket_id))
     if incoming.sent_at > now + timedelta(minutes=settings.max_future_skew_minutes):
         raise InvalidField("sent_at", f"lies in the future (now is {now.isoformat(timespec='seconds')})")
+    # From here on only the masked text exists: the classifier, routing, the ticket, deliveries and exports.
+    masked = privacy.mask(incoming.text)
+    original = incoming.text
+    if masked.findings:
+        # A placeholder can be longer than what it replaces; the stored text keeps the API's limit.
+        incoming = incoming.model_copy(update={"text": masked.text[:MAX_TEXT_LENGTH]})
     try:
         with session.begin_nested():
             ticket, is_new = _ticket_for(
                 session, incoming, classifier=classifier, config=config, settings=settings, now=now
             )
             message = Message(
-                **incoming.model_dump(), ticket_id=ticket.id, direction=Direction.inbound, received_at=now
+                **incoming.model_dump(),
+                ticket_id=ticket.id,
+                direction=Direction.inbound,
+                received_at=now,
+                original_text_encrypted=(
+                    crypto.encrypt(settings, original) if masked.findings and settings.keep_original_text else None
+                ),
             )
             session.add(message)
             session.flush()
             record(session, ticket, "message_received", {"message_id": message.id, "channel": message.channel})
+            if masked.findings:
+                record(session, ticket, "personal_data_masked", {"message_id": message.id, "found": found(masked)})
     except IntegrityError:
         # Another request stored the same message a moment ago: answer as for any repeat.
         existing = find_existing(session, incoming.channel, incoming.external_id)
@@ -190,6 +222,7 @@ def _new_ticket(
         },
     )
     targets.start_cycle(session, ticket, config, start=incoming.sent_at)
+    duplicates.link_duplicate(session, ticket, incoming.text)
     if route.rule is not None and route.rule.deliver_to:
         payload = outbox.report_payload(ticket, incoming.text, permalink=incoming.permalink)
         outbox.enqueue_reports(session, ticket, route.rule.deliver_to, payload, now=now)

@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from models import Delivery, Direction, Message, Ticket
-from service import templates
+from service import reply_templates
 from service.tickets import record
 
 ACKNOWLEDGEMENT = {
@@ -71,7 +71,9 @@ def enqueue_message(session: Session, ticket: Ticket, message: Message, *, kind:
 
 def acknowledge(session: Session, ticket: Ticket, *, timezone: str, now: datetime, language: str = "nl") -> Message:
     """Tell the citizen when a person will answer. Not a response: the first-response clock keeps running."""
-    when = templates.promise(ticket.first_response_due, timezone=timezone, language=language)
+    # A promise already past (an urgent target, a late import) would be a broken promise: say "as soon as possible".
+    due = ticket.first_response_due if ticket.first_response_due and ticket.first_response_due > now else None
+    when = reply_templates.promise(due, timezone=timezone, language=language)
     text = ACKNOWLEDGEMENT[language].format(when=when[0].upper() + when[1:])
     message = Message(
         ticket_id=ticket.id,

@@ -3,7 +3,7 @@
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, nulls_last
 from sqlmodel import Session, col, select
@@ -11,7 +11,9 @@ from sqlmodel import Session, col, select
 from models import (
     OPEN_STATUSES,
     Category,
+    Channel,
     Department,
+    Direction,
     Message,
     MessagePublic,
     SlaState,
@@ -27,6 +29,7 @@ from service.errors import NotFound
 
 log = logging.getLogger(__name__)
 SYSTEM = "system"
+WHATSAPP_REPLY_WINDOW = timedelta(hours=24)
 
 
 def record(session: Session, ticket: Ticket, kind: str, data: dict, *, actor: User | None = None, at=None) -> None:
@@ -62,14 +65,33 @@ def to_public(session: Session, tickets: Sequence[Ticket]) -> list[TicketPublic]
     names = (
         dict(session.exec(select(User.id, User.username).where(col(User.id).in_(user_ids))).all()) if user_ids else {}
     )
+    previews = _previews(session, [t.id for t in tickets])
     return [
         TicketPublic(
             **t.model_dump(exclude={"department_id", "assignee_id"}),
             department=slugs[t.department_id],
             assignee=names.get(t.assignee_id),
+            preview=previews.get(t.id),
         )
         for t in tickets
     ]
+
+
+PREVIEW_LENGTH = 160
+
+
+def _previews(session: Session, ticket_ids: list[int]) -> dict[int, str]:
+    """The start of each ticket's first citizen message, for lists."""
+    if not ticket_ids:
+        return {}
+    first = (
+        select(Message.ticket_id, func.min(Message.id).label("first_id"))
+        .where(col(Message.ticket_id).in_(ticket_ids), Message.direction == Direction.inbound)
+        .group_by(Message.ticket_id)
+        .subquery()
+    )
+    rows = session.exec(select(Message.ticket_id, Message.text).join(first, Message.id == first.c.first_id)).all()
+    return {ticket_id: text[:PREVIEW_LENGTH] for ticket_id, text in rows}
 
 
 def get_ticket(session: Session, ticket_id: int) -> Ticket:
@@ -86,10 +108,24 @@ def detail(session: Session, ticket: Ticket, *, viewers: list[str] = ()) -> Tick
     events = session.exec(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id)).all()
     return TicketDetail(
         **to_public(session, [ticket])[0].model_dump(),
-        messages=[MessagePublic.model_validate(m, from_attributes=True) for m in messages],
+        messages=[
+            MessagePublic.model_validate(m, from_attributes=True).model_copy(
+                update={"automatic": m.direction == Direction.outbound and m.author_user_id is None}
+            )
+            for m in messages
+        ],
         timeline=[TicketEventPublic.model_validate(e, from_attributes=True) for e in events],
         viewers=list(viewers),
+        reply_window_closes_at=reply_window_closes_at(ticket, messages),
     )
+
+
+def reply_window_closes_at(ticket: Ticket, messages: Sequence[Message]) -> datetime | None:
+    """WhatsApp lets a business answer freely only within 24 hours of the citizen's last message."""
+    if ticket.channel != Channel.whatsapp:
+        return None
+    inbound = [m.sent_at for m in messages if m.direction == Direction.inbound]
+    return max(inbound) + WHATSAPP_REPLY_WINDOW if inbound else None
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,10 @@
 """The web interface: server-rendered pages (Dutch by default) whose scripts read and change data via the JSON API."""
 
 import hashlib
-import hmac
 import logging
+import re
+import secrets
+from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
@@ -13,15 +15,20 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlmodel import Session, col, select
 
-from models import Category, Department, Outcome, Role, Ticket
-from service import auth, i18n
+from models import Category, Channel, Department, Outcome, Role, Ticket, User
+from service import audit, auth, i18n
 from service.access import visible_department_ids
-from service.deps import NowDep, SessionDep
+from service.deps import NowDep, SessionDep, SettingsDep
+from service.settings import Settings
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 HOME = "/queue"
 STAFF = (Role.agent, Role.manager, Role.admin)
+MANAGERS = (Role.manager, Role.admin)
+# The promise the dashboard measures against: this share of first responses within their target.
+ON_TIME_GOAL = 0.90
+DASHBOARD_PERIODS = ("today", "7d", "30d", "custom")
 LANGUAGE_COOKIE_SECONDS = 365 * 24 * 3600
 # Pages carry personal data and a CSRF token: never cached, never framed, scripts only from here.
 PAGE_HEADERS = {
@@ -167,10 +174,58 @@ def home() -> RedirectResponse:
     return RedirectResponse(HOME, status_code=status.HTTP_303_SEE_OTHER)
 
 
+# Log-in CSRF: the form's hidden field must match this cookie (double submit). A forged cross-site form can
+# neither read the cookie nor, with SameSite=Strict, even send it.
+LOGIN_CSRF_COOKIE = "webcare_login_csrf"
+_LOGIN_CSRF_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+def _same_origin(request: Request, settings: Settings) -> bool:
+    """Origin (or else Referer) names this site; a request with neither relies on the CSRF token alone."""
+    claimed = request.headers.get("origin") or request.headers.get("referer")
+    if claimed is None:
+        return True
+    parts = urlsplit(claimed)
+    if parts.netloc and parts.netloc == request.headers.get("host"):
+        return True
+    return f"{parts.scheme}://{parts.netloc}" in settings.trusted_origins
+
+
+def _login_form(
+    request: Request, settings: Settings, *, status_code: int = 200, next_page: str, notice, failed: bool, username
+) -> HTMLResponse:
+    token = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not _LOGIN_CSRF_SHAPE.fullmatch(token):
+        token = secrets.token_urlsafe(32)
+    response = render(
+        request,
+        "login.html",
+        status_code=status_code,
+        next_page=next_page,
+        notice=notice,
+        failed=failed,
+        username=username,
+        login_csrf=token,
+        max_failures=settings.login_max_failures,
+        lockout_minutes=f"{settings.login_lockout_minutes:g}",
+    )
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        max_age=auth.SESSION_HOURS * 3600,
+        path="/login",
+        secure=_over_https(request),
+        httponly=True,
+        samesite="strict",
+    )
+    return response
+
+
 @router.get("/login")
 def login_page(
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     now: NowDep,
     next_page: Annotated[str | None, Query(alias="next")] = None,
     logged_out: bool = False,
@@ -178,25 +233,59 @@ def login_page(
     if _logged_in(request, session, now) is not None:
         return RedirectResponse(safe_next(next_page), status_code=status.HTTP_303_SEE_OTHER)
     notice = "login.logged_out" if logged_out else ("login.needed" if next_page else None)
-    return render(request, "login.html", next_page=safe_next(next_page), notice=notice, failed=False, username="")
+    return _login_form(request, settings, next_page=safe_next(next_page), notice=notice, failed=False, username="")
 
 
 @router.post("/login")
 def log_in(
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     now: NowDep,
     username: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
     next_page: Annotated[str, Form(alias="next")] = HOME,
+    csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
-    result = auth.log_in(session, username.strip(), password, now=now) if username and password else None
+    cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not (_same_origin(request, settings) and cookie and csrf_token and auth.same_secret(csrf_token, cookie)):
+        log.warning("web log-in refused: cross-site or without a valid CSRF token")
+        # A fresh form (and cookie) so that a person whose page had gone stale can simply try again.
+        return _login_form(
+            request,
+            settings,
+            status_code=status.HTTP_403_FORBIDDEN,
+            next_page=safe_next(next_page),
+            notice="error.csrf.text",
+            failed=False,
+            username="",
+        )
+    result = (
+        auth.log_in(
+            session,
+            username.strip(),
+            password,
+            now=now,
+            max_failures=settings.login_max_failures,
+            lockout=timedelta(minutes=settings.login_lockout_minutes),
+        )
+        if username and password
+        else None
+    )
     if result is None:
         log.info("failed web log-in for %r", username[:80])
-        # One message whether or not the user exists.
-        return render(
+        audit.record(
+            session,
+            user=username.strip()[:80] or "-",
+            action="login_failed",
+            object_type="session",
+            ip=audit.client_ip(request),
+            at=now,
+        )
+        # One message whether the user does not exist, mistyped or is locked out; it states the lock-out rule.
+        return _login_form(
             request,
-            "login.html",
+            settings,
             status_code=status.HTTP_401_UNAUTHORIZED,
             next_page=safe_next(next_page),
             notice=None,
@@ -206,19 +295,34 @@ def log_in(
     previous = request.cookies.get(auth.SESSION_COOKIE)
     if previous:
         auth.log_out(session, previous)
-    token, _web_session = result
+    token, web_session = result
+    audit.record(
+        session,
+        user=session.get(User, web_session.user_id),
+        action="login",
+        object_type="session",
+        ip=audit.client_ip(request),
+        at=now,
+    )
     response = RedirectResponse(safe_next(next_page), status_code=status.HTTP_303_SEE_OTHER)
     _set_session_cookie(request, response, token)
     return response
 
 
 @router.post("/logout")
-def log_out(request: Request, session: SessionDep, now: NowDep, csrf_token: Annotated[str, Form()] = "") -> Response:
+def log_out(
+    request: Request, session: SessionDep, settings: SettingsDep, now: NowDep, csrf_token: Annotated[str, Form()] = ""
+) -> Response:
     logged_in = _logged_in(request, session, now)
-    if logged_in is not None and not hmac.compare_digest(csrf_token, logged_in.session.csrf_token):
+    if logged_in is not None and not (
+        _same_origin(request, settings) and auth.same_secret(csrf_token, logged_in.session.csrf_token)
+    ):
         return _error_page(request, logged_in, status.HTTP_403_FORBIDDEN, "error.forbidden.title", "error.csrf.text")
     if logged_in is not None:
         auth.log_out(session, request.cookies[auth.SESSION_COOKIE])
+        audit.record(
+            session, user=logged_in.user, action="logout", object_type="session", ip=audit.client_ip(request), at=now
+        )
     response = RedirectResponse("/login?logged_out=true", status_code=status.HTTP_303_SEE_OTHER)
     response.delete_cookie(auth.SESSION_COOKIE, path="/", secure=_over_https(request), httponly=True, samesite="lax")
     return response
@@ -257,4 +361,43 @@ def ticket_page(request: Request, ticket_id: int, visitor: VisitorDep, session: 
         department_names={d.slug: d.name for d in departments},
         categories=list(Category),
         outcomes=list(Outcome),
+    )
+
+
+def _day(value: str | None) -> str:
+    """A calendar day from the query (YYYY-MM-DD), or "" if it is missing or not a date."""
+    try:
+        return date.fromisoformat(value).isoformat() if value else ""
+    except ValueError:
+        return ""
+
+
+@router.get("/dashboard")
+def dashboard_page(request: Request, visitor: VisitorDep, session: SessionDep) -> HTMLResponse:
+    """The managers' dashboard: a shell with the filters from the URL; its script reads the reports API."""
+    if visitor.user.role not in MANAGERS:
+        return _error_page(request, visitor, 403, "error.forbidden.title", "error.no_manager.text")
+    departments = _visible_departments(session, visitor)
+    asked = request.query_params
+    slugs = {d.slug for d in departments}
+    filters = {
+        "period": asked.get("period") if asked.get("period") in DASHBOARD_PERIODS else "7d",
+        "from": _day(asked.get("from")),
+        "to": _day(asked.get("to")),
+        "department": asked.get("department") if asked.get("department") in slugs else "",
+        "category": asked.get("category") if asked.get("category") in set(Category) else "",
+        "channel": asked.get("channel") if asked.get("channel") in set(Channel) else "",
+        "clock": "calendar" if asked.get("clock") == "calendar" else "business",
+        "trend": "week" if asked.get("trend") == "week" else "day",
+    }
+    return render(
+        request,
+        "dashboard.html",
+        logged_in=visitor,
+        departments=departments,
+        categories=list(Category),
+        channels=list(Channel),
+        periods=DASHBOARD_PERIODS,
+        filters=filters,
+        on_time_goal=ON_TIME_GOAL,
     )

@@ -15,6 +15,7 @@ from models import (
     Outcome,
     Priority,
     ResponseFact,
+    Role,
     Ticket,
     TicketStatus,
     TicketUpdate,
@@ -23,7 +24,7 @@ from models import (
 )
 from service import outbox, routing, targets
 from service.configuration import PipelineConfig
-from service.errors import Conflict, InvalidField, NotFound
+from service.errors import Conflict, Forbidden, InvalidField, NotFound
 from service.tickets import record, to_public
 
 # Every status change the workflow allows; anything else is refused with 409.
@@ -80,7 +81,8 @@ def ensure_can_work(session: Session, ticket: Ticket, user: User, now: datetime,
     holder = _lease_holder(ticket, now)
     if holder is not None and holder != user.id:
         other = session.get(User, holder)
-        raise Conflict(f"Ticket {ticket.id} is being handled by {other.username if other else 'someone else'}")
+        name = other.username if other else "someone else"
+        raise Conflict({"code": "held_by", "holder": name, "message": f"Ticket {ticket.id} is being handled by {name}"})
     if ticket.assignee_id != user.id:
         ticket.assignee_id = user.id
         record(session, ticket, "claimed", {"assignee": user.username, "implicit": True}, actor=user, at=now)
@@ -130,9 +132,20 @@ def claim_next(
     return ticket
 
 
+def claim(session: Session, ticket: Ticket, user: User, *, now: datetime, lease: timedelta) -> None:
+    """Claim this particular ticket (opened from the queue), unless a colleague holds it."""
+    if ticket.status not in (*CLAIMABLE, TicketStatus.open):
+        raise Conflict(f"Ticket {ticket.id} is {ticket.status}; only a waiting ticket can be claimed")
+    ensure_can_work(session, ticket, user, now, lease)
+    _touch(ticket, now)
+    session.add(ticket)
+
+
 def release(session: Session, ticket: Ticket, user: User, *, now: datetime) -> None:
     if ticket.assignee_id is None:
         raise Conflict(f"Ticket {ticket.id} is not claimed")
+    if ticket.assignee_id != user.id and _lease_holder(ticket, now) is not None and user.role == Role.agent:
+        raise Forbidden("Only the agent who holds this ticket, or a manager, can hand it back")
     record(session, ticket, "released", {"assignee": None}, actor=user, at=now)
     ticket.assignee_id = None
     ticket.claimed_until = None
@@ -400,7 +413,7 @@ def _move(
     targets.retarget(session, ticket, config)
 
 
-def heartbeat(session: Session, ticket: Ticket, user: User, *, now: datetime) -> list[str]:
+def heartbeat(session: Session, ticket: Ticket, user: User, *, now: datetime, lease: timedelta) -> list[str]:
     """Note that the user has the ticket open; return who else has it open right now."""
     viewer = session.get(TicketViewer, (ticket.id, user.id))
     if viewer is None:
@@ -408,6 +421,10 @@ def heartbeat(session: Session, ticket: Ticket, user: User, *, now: datetime) ->
     else:
         viewer.seen_at = now
         session.add(viewer)
+    # Having the ticket open is working on it: the holder's claim does not lapse while they write.
+    if _lease_holder(ticket, now) == user.id:
+        ticket.claimed_until = now + lease
+        session.add(ticket)
     return viewers(session, ticket, now=now, excluding=user)
 
 

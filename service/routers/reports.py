@@ -7,14 +7,13 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
 
-from models import Category, Channel, Role, User
+from models import Category, Channel
 from service import reports
 from service.access import department_by_slug
-from service.deps import SessionDep, require
+from service.deps import Reporter, SessionDep
 from service.routers import API_PREFIX
 
 router = APIRouter(prefix=f"{API_PREFIX}/reports", tags=["reports"])
-Manager = Annotated[User, require(Role.manager, Role.admin)]
 
 
 def report_filter(
@@ -38,20 +37,20 @@ Filter = Annotated[reports.ReportFilter, Depends(report_filter)]
 
 
 @router.get("/summary")
-def read_summary(session: SessionDep, where: Filter, _user: Manager) -> dict:
+def read_summary(session: SessionDep, where: Filter, _user: Reporter) -> dict:
     """Volume, on-time share, median and p90 first response (business and calendar minutes), backlog, breaches."""
     return reports.summary(session, where)
 
 
 @router.get("/timeseries")
 def read_timeseries(
-    session: SessionDep, where: Filter, _user: Manager, interval: Literal["hour", "day", "week"] = "day"
+    session: SessionDep, where: Filter, _user: Reporter, interval: Literal["hour", "day", "week"] = "day"
 ) -> dict:
     return {"interval": interval, "data": reports.timeseries(session, where, interval=interval)}
 
 
 @router.get("/heatmap")
-def read_heatmap(session: SessionDep, where: Filter, _user: Manager) -> dict:
+def read_heatmap(session: SessionDep, where: Filter, _user: Reporter) -> dict:
     """Messages per weekday (rows, Monday first) and hour (columns), Amsterdam time."""
     return {"data": reports.heatmap(session, where)}
 
@@ -60,7 +59,7 @@ def read_heatmap(session: SessionDep, where: Filter, _user: Manager) -> dict:
 def export_tickets(
     request: Request,
     where: Filter,
-    _user: Manager,
+    _user: Reporter,
     sep: Literal[";", ",", "tab"] = ";",
 ) -> StreamingResponse:
     """One row per ticket with every timing; UTF-8 with BOM, ';'-separated for Dutch Excel (or sep=, / tab)."""

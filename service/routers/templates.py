@@ -11,7 +11,7 @@ from models import (
     ReplyTemplateUpdate,
     utcnow,
 )
-from service import templates, tickets
+from service import reply_templates, tickets
 from service.access import ensure_can_see
 from service.deps import Admin, SessionDep, Staff
 from service.errors import NotFound
@@ -82,7 +82,7 @@ def templates_for_ticket(ticket_id: int, session: SessionDep, user: Staff) -> Re
             name=t.name,
             language=t.language,
             category=t.category,
-            body=templates.render(
+            body=reply_templates.render(
                 t.body,
                 name=ticket.author_name or ticket.author_handle,
                 due=due,

@@ -21,7 +21,7 @@ from models import (
     TicketUpdate,
     VersionRef,
 )
-from service import tickets, workflow
+from service import audit, tickets, workflow
 from service.access import ensure_can_see, visible_department_ids
 from service.configuration import load_pipeline_config
 from service.deps import NowDep, SessionDep, SettingsDep, Staff
@@ -58,9 +58,11 @@ def list_tickets(
 
 
 @router.get("/{ticket_id}", response_model=TicketDetail)
-def read_ticket(ticket_id: int, session: SessionDep, now: NowDep, user: Staff) -> TicketDetail:
+def read_ticket(request: Request, ticket_id: int, session: SessionDep, now: NowDep, user: Staff) -> TicketDetail:
     ticket = tickets.get_ticket(session, ticket_id)
     ensure_can_see(session, user, ticket)
+    ip = audit.client_ip(request)
+    audit.record_read(session, user=user, object_type="ticket", object_id=ticket.id, ip=ip, at=now)
     return tickets.detail(session, ticket, viewers=workflow.viewers(session, ticket, now=now, excluding=user))
 
 
@@ -70,6 +72,19 @@ def _working(session, ticket_id: int, user) -> Ticket:
     return ticket
 
 
+def _audit(request: Request, session, user, action: str, ticket: Ticket, now, detail: dict | None = None) -> None:
+    audit.record(
+        session,
+        user=user,
+        action=action,
+        object_type="ticket",
+        object_id=ticket.id,
+        ip=audit.client_ip(request),
+        detail=detail,
+        at=now,
+    )
+
+
 def _public(session, ticket: Ticket) -> TicketPublic:
     session.flush()
     return tickets.to_public(session, [ticket])[0]
@@ -77,6 +92,7 @@ def _public(session, ticket: Ticket) -> TicketPublic:
 
 @router.patch("/{ticket_id}", response_model=TicketPublic, responses={409: {"description": "Stale or illegal"}})
 def update_ticket(
+    request: Request,
     ticket_id: int,
     change: TicketUpdate,
     session: SessionDep,
@@ -95,17 +111,30 @@ def update_ticket(
         now=now,
         lease=settings.claim_lease,
     )
+    _audit(request, session, user, "update", ticket, now, change.model_dump(mode="json", exclude_unset=True))
+    return _public(session, ticket)
+
+
+@router.post("/{ticket_id}/claim", response_model=TicketPublic, responses={409: {"description": "Held by another"}})
+def claim_ticket(
+    request: Request, ticket_id: int, session: SessionDep, settings: SettingsDep, now: NowDep, user: Staff
+) -> TicketPublic:
+    """Claim this ticket (opened from the queue) unless a colleague holds it."""
+    ticket = _working(session, ticket_id, user)
+    workflow.claim(session, ticket, user, now=now, lease=settings.claim_lease)
+    _audit(request, session, user, "claim", ticket, now)
     return _public(session, ticket)
 
 
 @router.post("/{ticket_id}/release", response_model=TicketPublic)
 def release_ticket(
-    ticket_id: int, session: SessionDep, now: NowDep, user: Staff, body: VersionRef | None = None
+    request: Request, ticket_id: int, session: SessionDep, now: NowDep, user: Staff, body: VersionRef | None = None
 ) -> TicketPublic:
     """Hand a claim back: the ticket returns to its queue at once."""
     ticket = _working(session, ticket_id, user)
     workflow.check_version(session, ticket, body.version if body else None)
     workflow.release(session, ticket, user, now=now)
+    _audit(request, session, user, "release", ticket, now)
     return _public(session, ticket)
 
 
@@ -137,20 +166,25 @@ def reply_to_ticket(
         if fact.kind == TargetKind.first_response:
             department = tickets.department_of(session, ticket).slug
             request.app.state.metrics.first_response.labels(department).observe(fact.business_minutes)
+    # The text is in the conversation; the trail says who answered, not what (it may hold personal data).
+    _audit(request, session, user, "reply", ticket, now, {"template": template.name if template else None})
     return _public(session, ticket)
 
 
 @router.post("/{ticket_id}/notes", response_model=TicketPublic, status_code=201)
-def add_note(ticket_id: int, body: NoteCreate, session: SessionDep, now: NowDep, user: Staff) -> TicketPublic:
+def add_note(
+    request: Request, ticket_id: int, body: NoteCreate, session: SessionDep, now: NowDep, user: Staff
+) -> TicketPublic:
     """An internal note for colleagues; never sent to the citizen."""
     ticket = _working(session, ticket_id, user)
     workflow.add_note(session, ticket, user, body.text, now=now)
+    _audit(request, session, user, "note", ticket, now)
     return _public(session, ticket)
 
 
 @router.post("/{ticket_id}/presence", response_model=list[str])
-def mark_presence(ticket_id: int, session: SessionDep, now: NowDep, user: Staff) -> list[str]:
-    """Heartbeat from the ticket page: returns who else has this ticket open."""
+def mark_presence(ticket_id: int, session: SessionDep, settings: SettingsDep, now: NowDep, user: Staff) -> list[str]:
+    """Heartbeat from the ticket page: renews the caller's claim; returns who else has this ticket open."""
     ticket = tickets.get_ticket(session, ticket_id)
     ensure_can_see(session, user, ticket)
-    return workflow.heartbeat(session, ticket, user, now=now)
+    return workflow.heartbeat(session, ticket, user, now=now, lease=settings.claim_lease)

@@ -108,9 +108,9 @@
           window.setTimeout(() => row.classList.remove("is-new"), 4000);
         }
       }
+      askPreview(ticket);
       updateRow(row, ticket, now);
       if (tbody.children[index] !== row) tbody.insertBefore(row, tbody.children[index] || null);
-      askPreview(ticket);
     });
     for (const [id, row] of rows) {
       if (!seen.has(id)) {
@@ -137,7 +137,7 @@
     lastCount = total;
   }
 
-  // The list API has no message text yet: fetch each new ticket once for its first line.
+  // The list carries each ticket's preview; older servers did not, so fetch the ticket once if it is missing.
   function firstLine(text) {
     const line = (text || "").split(/\r?\n/).find((part) => part.trim()) || "";
     return line.trim().slice(0, 300);

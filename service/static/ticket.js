@@ -326,8 +326,8 @@
     let message;
     if (result.status === 0) message = t("problem.network");
     else if (result.status === 409 && detail && typeof detail === "object" && "current" in detail) message = t("problem.stale");
-    else if (result.status === 409 && typeof detail === "string" && /being handled by (.+)$/.test(detail)) {
-      message = t("problem.held_by", { name: detail.match(/being handled by (.+)$/)[1] });
+    else if (result.status === 409 && detail && detail.code === "held_by") {
+      message = t("problem.held_by", { name: detail.holder });
     } else if (result.status === 409) message = t("problem.conflict", { message: detailText(result.data) });
     else if (result.status === 422) message = t("problem.invalid", { message: detailText(result.data) });
     else if (result.status === 403) message = t("problem.forbidden");
@@ -359,16 +359,7 @@
   const patch = (body) => api("PATCH", `/tickets/${ticketId}`, { version: ticket.version, ...body });
 
   $("claim").addEventListener("click", () =>
-    perform(async () => {
-      let version = ticket.version;
-      if (ticket.status === "open") {
-        // Open, but the claim lapsed: hand it back and take it (until the API can claim one ticket directly).
-        const back = await api("PATCH", `/tickets/${ticketId}`, { version, status: "new" });
-        if (!back.ok) return back;
-        version = back.data.version;
-      }
-      return api("PATCH", `/tickets/${ticketId}`, { version, status: "open" });
-    }, t("done.claimed")),
+    perform(() => api("POST", `/tickets/${ticketId}/claim`), t("done.claimed")),
   );
   $("release").addEventListener("click", () =>
     perform(() => api("POST", `/tickets/${ticketId}/release`, { version: ticket.version }), t("done.released")),

@@ -252,15 +252,5 @@ def test_anonymous_and_bad_tokens_get_401(client):
     assert client.get("/api/v1/departments").status_code == 401
 
 
-def test_every_api_route_refuses_anonymous_calls(client):
-    for route in client.app.routes:
-        if not getattr(route, "path", "").startswith("/api/v1"):
-            continue
-        path = route.path.replace("{ticket_id}", "1").replace("{department}", "kcc")
-        for method in route.methods - {"HEAD", "OPTIONS"}:
-            response = client.request(method, path)
-            assert response.status_code == 401, (method, path, response.status_code)
-
-
 def test_agents_cannot_feed_messages(client, users):
     assert client.post("/api/v1/messages", json=message(), headers=users["kcc-agent"]).status_code == 403

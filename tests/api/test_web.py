@@ -35,8 +35,15 @@ def anna(person) -> str:
     return person("anna", Role.agent, "kcc", full_name="Anna")
 
 
+def login_csrf(client) -> str:
+    """The log-in form's CSRF token, as a browser gets it: from the form (which also sets its cookie)."""
+    client.get("/login")
+    return client.cookies.get(web.LOGIN_CSRF_COOKIE)
+
+
 def log_in(client, username="anna", password=PASSWORD, **form):
-    return client.post("/login", data={"username": username, "password": password, **form}, follow_redirects=False)
+    data = {"username": username, "password": password, "csrf_token": login_csrf(client), **form}
+    return client.post("/login", data=data, follow_redirects=False)
 
 
 def csrf_token(client) -> str:
@@ -69,7 +76,7 @@ def test_over_https_the_cookie_is_secure(client, anna):
     direct = log_in(client)
     behind_proxy = client.post(
         "/login",
-        data={"username": "anna", "password": PASSWORD},
+        data={"username": "anna", "password": PASSWORD, "csrf_token": login_csrf(client)},
         headers={"X-Forwarded-Proto": "https"},
         follow_redirects=False,
     )

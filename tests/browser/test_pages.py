@@ -201,9 +201,9 @@ def test_keyboard_presence_and_a_colleagues_change_are_all_handled_plainly(site,
     bram.get_by_role("button", name="Oppakken").click()
     expect(bram.locator("#holder")).to_have_text("Jij behandelt dit ticket.")
 
-    # Anna's page still shows the old version: her claim is refused and she sees what changed.
+    # Anna's page still shows the ticket as free: her claim is refused, she is told who has it, and sees it.
     anna.get_by_role("button", name="Oppakken").click()
-    expect(anna.locator("#notice")).to_contain_text("Iemand anders heeft dit ticket intussen gewijzigd.")
+    expect(anna.locator("#notice")).to_contain_text("bram behandelt dit ticket al.")
     expect(anna.locator("#holder")).to_have_text("bram behandelt dit ticket.")
     expect(anna.get_by_role("button", name="Oppakken")).to_be_hidden()
     expect(reply).to_have_value("We kijken ernaar.")
