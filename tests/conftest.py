@@ -1,5 +1,7 @@
 """Shared fixtures: migrated databases (SQLite and PostgreSQL), the app, users with tokens, classifiers."""
 
+import asyncio
+import concurrent.futures
 import os
 import re
 import subprocess
@@ -251,3 +253,9 @@ def users(db) -> Users:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+def run_async(coroutine):
+    """asyncio.run in a thread of its own: Playwright's sync API keeps a loop running on the main thread."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

@@ -32,6 +32,7 @@ from tests.conftest import (
     drop_postgres_database,
     make_settings,
     require_postgres,
+    run_async,
 )
 
 pytestmark = pytest.mark.postgres
@@ -269,7 +270,7 @@ def line(name: str, counts: dict[str, int], **more) -> str:
 def test_many_clients_post_messages_and_every_one_is_stored_exactly_once(server):
     tally, progress = Tally(), [0]
     started = time.monotonic()
-    asyncio.run(post_batches(server, "load", LOAD_MESSAGES, tally, progress))
+    run_async(post_batches(server, "load", LOAD_MESSAGES, tally, progress))
     elapsed = time.monotonic() - started
 
     counts = count_in_database(server.engine, "load", LOAD_MESSAGES)
@@ -348,7 +349,7 @@ def test_postgresql_restarted_under_load_answers_503_and_loses_nothing(server):
         )
 
     try:
-        asyncio.run(scenario())
+        run_async(scenario())
     finally:
         # Whatever happened above, the next tests need the server up.
         pg_ctl("start")
