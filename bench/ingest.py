@@ -3,15 +3,19 @@
     .venv/bin/python bench/ingest.py [--quick] [--no-write]
 
 For each set-up (SQLite with one process, PostgreSQL with one and with two uvicorn workers), `webcare serve` runs in
-a subprocess with the real trained model, and three loads are driven from this process over 127.0.0.1:
+a subprocess with the real trained model and the background jobs off, and three loads are driven from this process
+over 127.0.0.1, in this order:
 
-- single messages at a fixed 200 requests/s for 20 s, open loop: each request has a scheduled moment and its
-  latency counts from that moment, so a server that falls behind shows it (no coordinated omission);
 - single messages at the highest rate the set-up reaches (wrk, 16 connections, closed loop), beside the no-op app
   of bench/noop_app.py served the same way: the ratio says how close we are to the framework's own limit;
-- batches of 500 messages (two batches in flight), in messages per second.
+- batches of 500 messages (two batches in flight), in messages per second;
+- single messages at a fixed 200 requests/s for 20 s, open loop: each request has a scheduled moment and its
+  latency counts from that moment, so a server that falls behind shows it (no coordinated omission); a request
+  not answered 10 s after its moment counts as failed.
 
-Everything shares the machine's cores: the server, PostgreSQL, and the load generators.
+CPU time per message (server processes and PostgreSQL backends, from /proc) is given beside the rates.
+Everything shares the machine's cores: the server, PostgreSQL, and the load generators (and whatever else runs).
+--quick: PostgreSQL with one worker, 2 s open loop with a 3 s deadline, batches of 100 for 1 s.
 """
 
 import argparse
@@ -77,28 +81,33 @@ class Figures:
 # Open loop -----------------------------------------------------------------------------------------
 
 
-async def _open_loop(base_url: str, token: str, run: str, *, rate: float, seconds: float, figures: Figures) -> None:
+async def _open_loop(
+    base_url: str, token: str, run: str, *, rate: float, seconds: float, deadline: float, figures: Figures
+) -> None:
     texts = harness.sample_texts()
     sent_at = harness.sent_times()
     headers = {"Authorization": f"Bearer {token}"}
     limits = httpx.Limits(max_connections=512, max_keepalive_connections=512)
-    # A request not answered within 10 s counts as failed (a citizen's app, or a channel, would have given up).
-    async with httpx.AsyncClient(base_url=base_url, headers=headers, limits=limits, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, limits=limits, timeout=deadline) as client:
         loop = asyncio.get_running_loop()
 
         async def one(number: int, scheduled: float, record: bool) -> None:
+            # Not answered within the deadline (from the scheduled moment) is failed: a channel would have given up.
+            body = harness.message(run, number, texts, sent_at)
             try:
-                response = await client.post("/api/v1/messages", json=harness.message(run, number, texts, sent_at))
+                response = await asyncio.wait_for(
+                    client.post("/api/v1/messages", json=body), timeout=scheduled + deadline - loop.time()
+                )
                 ok = response.status_code == 201
-            except httpx.HTTPError:
+            except (httpx.HTTPError, TimeoutError):
                 ok = False
             figures.accepted += ok
             if record:
                 figures.latencies_ms.append((loop.time() - scheduled) * 1000)
                 figures.open_loop_errors += not ok
 
-        # Two seconds of warm-up at the same rate (connections, caches), not counted.
-        warmup = int(rate * 2)
+        # A second of warm-up at the same rate (connections, caches), not counted.
+        warmup = int(rate)
         total = warmup + int(rate * seconds)
         start = loop.time() + 0.1
         tasks = []
@@ -112,9 +121,13 @@ async def _open_loop(base_url: str, token: str, run: str, *, rate: float, second
         figures.open_loop_sent = total - warmup
 
 
-def open_loop(server: harness.Server, token: str, *, rate: float, seconds: float, figures: Figures) -> None:
+def open_loop(
+    server: harness.Server, token: str, *, rate: float, seconds: float, deadline: float, figures: Figures
+) -> str:
+    """Returns the prefix of the external ids sent."""
     run = f"open-{uuid.uuid4().hex[:8]}"
-    asyncio.run(_open_loop(server.base_url, token, run, rate=rate, seconds=seconds, figures=figures))
+    asyncio.run(_open_loop(server.base_url, token, run, rate=rate, seconds=seconds, deadline=deadline, figures=figures))
+    return run
 
 
 # Highest rate (wrk) --------------------------------------------------------------------------------
@@ -184,7 +197,9 @@ def highest_rate(
 # Batches -------------------------------------------------------------------------------------------
 
 
-def batches(server: harness.Server, token: str, *, seconds: float, in_flight: int, figures: Figures) -> None:
+def batches(
+    server: harness.Server, token: str, *, seconds: float, in_flight: int, size: int, warm_up: bool, figures: Figures
+) -> None:
     texts = harness.sample_texts()
     sent_at = harness.sent_times()
     run = f"batch-{uuid.uuid4().hex[:8]}"
@@ -196,15 +211,16 @@ def batches(server: harness.Server, token: str, *, seconds: float, in_flight: in
 
     def next_batch(prefix: str) -> dict:
         with lock:
-            numbers = [next(counter) for _ in range(BATCH_SIZE)]
+            numbers = [next(counter) for _ in range(size)]
         return {"messages": [harness.message(prefix, n, texts, sent_at) for n in numbers]}
 
     def sender() -> None:
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=server.base_url, headers=headers, timeout=300) as client:
             try:
-                # One warm-up batch per sender, not counted.
-                client.post("/api/v1/messages/batch", json=next_batch(run + "w"))
+                if warm_up:
+                    # One batch per sender, not counted.
+                    client.post("/api/v1/messages/batch", json=next_batch(run + "w"))
             finally:
                 ready.wait()
             while time.perf_counter() < window["stop"]:
@@ -219,7 +235,7 @@ def batches(server: harness.Server, token: str, *, seconds: float, in_flight: in
                 ok = sum(1 for r in results if r.get("created"))
                 with lock:
                     created[0] += ok
-                    errors[0] += BATCH_SIZE - ok
+                    errors[0] += size - ok
 
     threads = [threading.Thread(target=sender) for _ in range(in_flight)]
     for thread in threads:
@@ -240,11 +256,12 @@ def batches(server: harness.Server, token: str, *, seconds: float, in_flight: in
 # A run ---------------------------------------------------------------------------------------------
 
 
-def count_messages(url: str) -> int:
+def count_messages(url: str, run: str) -> int:
     engine = create_engine(url)
     try:
         with engine.connect() as connection:
-            return connection.execute(text("SELECT count(*) FROM messages")).scalar_one()
+            query = text("SELECT count(*) FROM messages WHERE external_id LIKE :run")
+            return connection.execute(query, {"run": f"{run}-%"}).scalar_one()
     finally:
         engine.dispose()
 
@@ -254,30 +271,14 @@ def measure_setup(backend: str, workers: int, args, workdir: Path) -> Figures:
     print(f"\n== {figures.name}", flush=True)
     with harness.database(backend, workdir) as url:
         token = harness.create_user_with_token(url, "bench-feed", role=Role.integration)
-
-        def meters(server: harness.Server) -> list[harness.CpuMeter]:
-            found = [harness.CpuMeter(lambda: harness.descendants(server.process.pid))]
-            if backend == "postgresql":
-                found.append(harness.CpuMeter(lambda: harness.postgres_backends(url)))
-            return found
-
         server = harness.webcare_serve(url, workdir, workers=workers)
-        # An overloaded server keeps working off requests whose clients gave up: it is not waited for, but
-        # stopped (a few seconds of grace) and a fresh one serves the next load.
-        server.grace_seconds = 5
+        # The open loop comes last: a server it overloads keeps working off requests whose clients gave up, so
+        # it is then stopped with a short grace instead of waited for.
+        server.grace_seconds = 3
         with server:
-            figures.meters = meters(server)
-            open_loop(server, token, rate=RATE, seconds=args.seconds, figures=figures)
-            lat = figures.latencies_ms
-            print(
-                f"   open loop {RATE}/s: p50 {harness.percentile(lat, 50):.1f} ms, "
-                f"p99 {harness.percentile(lat, 99):.1f} ms, failed {figures.open_loop_errors}",
-                flush=True,
-            )
-        # Every message answered 201 in the open loop (warm-up included) must have been stored.
-        figures.stored = count_messages(url)
-        with harness.webcare_serve(url, workdir, workers=workers) as server:
-            figures.meters = meters(server)
+            figures.meters = [harness.CpuMeter(lambda: harness.descendants(server.process.pid))]
+            if backend == "postgresql":
+                figures.meters.append(harness.CpuMeter(lambda: harness.postgres_backends(url)))
             figures.max_rate, figures.max_rate_errors = highest_rate(
                 server, token, seconds=args.max_seconds, workdir=workdir, figures=figures
             )
@@ -286,12 +287,29 @@ def measure_setup(backend: str, workers: int, args, workdir: Path) -> Figures:
                 f"{figures.max_rate_cpu_ms:.1f} CPU ms per message",
                 flush=True,
             )
-            batches(server, token, seconds=args.batch_seconds, in_flight=2, figures=figures)
+            batches(
+                server,
+                token,
+                seconds=args.batch_seconds,
+                in_flight=args.batches_in_flight,
+                size=args.batch_size,
+                warm_up=not args.quick,
+                figures=figures,
+            )
             print(
-                f"   batches of {BATCH_SIZE}: {figures.batch_rate:,.0f} messages/s, errors {figures.batch_errors}, "
-                f"{figures.batch_cpu_ms:.1f} CPU ms per message",
+                f"   batches of {args.batch_size}: {figures.batch_rate:,.0f} messages/s, "
+                f"errors {figures.batch_errors}, {figures.batch_cpu_ms:.1f} CPU ms per message",
                 flush=True,
             )
+            run = open_loop(server, token, rate=RATE, seconds=args.seconds, deadline=args.deadline, figures=figures)
+            lat = figures.latencies_ms
+            print(
+                f"   open loop {RATE}/s: p50 {harness.percentile(lat, 50):.1f} ms, "
+                f"p99 {harness.percentile(lat, 99):.1f} ms, failed {figures.open_loop_errors}",
+                flush=True,
+            )
+        # Every message answered 201 in the open loop (warm-up included) must have been stored.
+        figures.stored = count_messages(url, run)
     return figures
 
 
@@ -304,13 +322,20 @@ def noop_rate(workers: int, seconds: float, workdir: Path) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="PostgreSQL with one worker only, short phases (~30 s)")
+    parser.add_argument(
+        "--quick", action="store_true", help="PostgreSQL with one worker, short phases, batches of 100 (~30 s)"
+    )
     parser.add_argument("--no-write", action="store_true", help="print only; do not append to RESULTS.md")
     parser.add_argument(
         "--setups", default=None, help="comma-separated backend:workers, default sqlite:1,postgresql:1,postgresql:2"
     )
     args = parser.parse_args()
-    args.seconds, args.max_seconds, args.batch_seconds = (4, 3, 3) if args.quick else (20, 8, 8)
+    if args.quick:
+        args.seconds, args.deadline, args.max_seconds = 2, 3, 3
+        args.batch_seconds, args.batch_size, args.batches_in_flight = 1, 100, 1
+    else:
+        args.seconds, args.deadline, args.max_seconds = 20, 10, 8
+        args.batch_seconds, args.batch_size, args.batches_in_flight = 8, BATCH_SIZE, 2
     setups = args.setups or ("postgresql:1" if args.quick else "sqlite:1,postgresql:1,postgresql:2")
     machine = harness.machine()
     print(machine)
@@ -348,9 +373,10 @@ def render(results: list[Figures], noop: dict[int, float], machine: str, args) -
         "CPU ms per message: server processes plus PostgreSQL backends (a cost that does not depend on what "
         "else runs on the machine).",
         "",
-        f"| set-up | single, {RATE}/s open loop ({args.seconds} s): p50 / p99 / max ms | failed "
+        f"| set-up | single, {RATE}/s open loop ({args.seconds} s, {args.deadline} s deadline): p50 / p99 / max ms "
+        "| failed "
         "| stored / answered 201 | highest rate req/s (16 conns) | CPU ms per msg | no-op req/s | share of no-op "
-        f"| batches of {BATCH_SIZE}: msg/s | CPU ms per msg |",
+        f"| batches of {args.batch_size}: msg/s | CPU ms per msg |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for f in results:

@@ -19,12 +19,16 @@ def create_db_engine(settings: Settings) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         _configure_sqlite(engine)
         return engine
+    options = {}
+    if settings.db_statement_timeout_seconds > 0:
+        options["options"] = f"-c statement_timeout={round(settings.db_statement_timeout_seconds * 1000)}"
     return create_engine(
         url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout_seconds,
         pool_pre_ping=True,
+        connect_args=options,
     )
 
 

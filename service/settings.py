@@ -65,9 +65,14 @@ class Settings(BaseSettings):
     x_api_url: str = "https://api.x.com"
     x_bearer_token: SecretStr | None = None
 
+    # Per process: total connections = processes × (pool size + overflow), which must stay below PostgreSQL's
+    # max_connections less a reserve (docs/scaling.md, "Connection pools").
     db_pool_size: int = 10
     db_max_overflow: int = 10
     db_pool_timeout_seconds: float = 10.0
+    # PostgreSQL cancels a statement running longer than this (0: no limit), so that a runaway query cannot hold a
+    # pooled connection and its locks indefinitely.
+    db_statement_timeout_seconds: float = Field(default=0, ge=0)
     log_level: str = "INFO"
 
     # Log-in: this many wrong passwords in a row lock the account for the given minutes.
