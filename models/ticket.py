@@ -3,10 +3,15 @@
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import text
 from sqlmodel import JSON, Field, Index, SQLModel
 
 from models.common import Category, Channel, Outcome, Priority, SlaState, TicketStatus, enum_type, utcnow
 from models.message import MAX_TEXT_LENGTH, MessagePublic
+
+# The statuses in which a ticket may wait in a queue (new, reopened, or open with a lapsed claim), as literal SQL: the
+# partial index below and the claim query must say exactly the same for the planner to use the index.
+MAY_BE_WAITING = "status IN ('new', 'reopened', 'open')"
 
 
 class Ticket(SQLModel, table=True):
@@ -15,6 +20,15 @@ class Ticket(SQLModel, table=True):
         # The queue: a department's open tickets, nearest deadline first.
         Index("ix_tickets_queue", "department_id", "status", "next_due"),
         Index("ix_tickets_status_next_due", "status", "next_due"),
+        # Claiming: only the tickets that may be waiting, in deadline order per department, so that a claim reads
+        # the first few entries however long the queue is (service/workflow.py names the same statuses).
+        Index(
+            "ix_tickets_waiting",
+            "department_id",
+            "next_due",
+            postgresql_where=text(MAY_BE_WAITING),
+            sqlite_where=text(MAY_BE_WAITING),
+        ),
         # Threading: a new message finds its conversation's ticket.
         Index("ix_tickets_conversation", "channel", "conversation_id"),
         # Reports filter on when citizens wrote.

@@ -3,7 +3,7 @@
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, nulls_last, or_
+from sqlalchemy import and_, case, nulls_last, or_, text
 from sqlmodel import Session, col, select
 
 from models import (
@@ -22,6 +22,7 @@ from models import (
     TicketViewer,
     User,
 )
+from models.ticket import MAY_BE_WAITING
 from service import outbox, routing, targets
 from service.configuration import PipelineConfig
 from service.errors import Conflict, Forbidden, InvalidField, NotFound
@@ -106,7 +107,9 @@ def claim_next(
     )
     ticket = session.exec(
         select(Ticket)
-        .where(Ticket.department_id == department.id, waiting_in_queue)
+        # MAY_BE_WAITING adds nothing to waiting_in_queue: it is there so that the planner uses ix_tickets_waiting
+        # (literal SQL, so that a prepared statement's generic plan can use it too).
+        .where(Ticket.department_id == department.id, text(MAY_BE_WAITING), waiting_in_queue)
         .order_by(nulls_last(col(Ticket.next_due).asc()), priority_rank.desc(), col(Ticket.opened_at), col(Ticket.id))
         .limit(1)
         .with_for_update(skip_locked=True)
