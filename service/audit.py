@@ -112,6 +112,8 @@ def client_ip(request: Request) -> str | None:
 
 
 # Append-only ---------------------------------------------------------------------------------------
+# The database refuses too, for any client (triggers, migration 0006); this guard fails earlier, in Python,
+# with AppendOnlyError.
 
 
 def _refuse_change(_mapper, _connection, _target) -> None:

@@ -122,13 +122,24 @@ def engine(database_url) -> Iterator[Engine]:
 
 
 def empty_tables(engine: Engine) -> None:
+    """Every table emptied, the audit trail too: its append-only triggers are set aside in this transaction only."""
     tables = [t.name for t in reversed(SQLModel.metadata.sorted_tables)]
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
+            connection.execute(text("ALTER TABLE audit_events DISABLE TRIGGER USER"))
             connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            connection.execute(text("ALTER TABLE audit_events ENABLE TRIGGER USER"))
         else:
+            # SQLite cannot disable a trigger: it is dropped and created again from its own SQL.
+            triggers = connection.execute(
+                text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_events'")
+            ).all()
+            for name, _sql in triggers:
+                connection.execute(text(f'DROP TRIGGER "{name}"'))
             for table in tables:
                 connection.execute(text(f"DELETE FROM {table}"))
+            for _name, sql in triggers:
+                connection.exec_driver_sql(sql)
 
 
 @pytest.fixture
