@@ -1,5 +1,6 @@
 """Duplicates in the world: a new public-space report about a fault an open ticket already describes is linked to it."""
 
+import functools
 import logging
 import re
 import unicodedata
@@ -46,6 +47,8 @@ def normalise(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
+# A storm compares each new report with the same open reports again and again: each text is read once.
+@functools.lru_cache(maxsize=4096)
 def words(text: str) -> frozenset[str]:
     return frozenset(w for w in WORD.findall(normalise(text)) if w not in STOP_WORDS)
 
@@ -58,6 +61,7 @@ def similarity(first: str, second: str) -> float:
     return len(a & b) / len(a | b)
 
 
+@functools.lru_cache(maxsize=4096)
 def street_address(text: str) -> str | None:
     """The first "street number[letter]" in the text, normalised ("kerkstraat 12a"), or None."""
     found = STREET_ADDRESS.search(normalise(text))
@@ -85,7 +89,7 @@ def link_duplicate(session: Session, ticket: Ticket, text: str) -> Ticket | None
         return None
     subcategory = Ticket.subcategory == ticket.subcategory if ticket.subcategory else col(Ticket.subcategory).is_(None)
     candidates = session.exec(
-        select(Ticket)
+        select(Ticket.id)
         .where(
             Ticket.category == Category.public_space_report,
             subcategory,
@@ -98,11 +102,12 @@ def link_duplicate(session: Session, ticket: Ticket, text: str) -> Ticket | None
         .order_by(col(Ticket.id))
         .limit(MAX_CANDIDATES)
     ).all()
-    texts = _first_texts(session, [c.id for c in candidates])
-    for candidate in candidates:
-        reason = same_fault(text, texts[candidate.id]) if candidate.id in texts else None
+    texts = _first_texts(session, list(candidates))
+    for candidate_id in candidates:
+        reason = same_fault(text, texts[candidate_id]) if candidate_id in texts else None
         if reason is None:
             continue
+        candidate = session.get_one(Ticket, candidate_id)
         ticket.duplicate_of_id = candidate.id
         session.add(ticket)
         record(session, ticket, "linked_duplicate", {"duplicate_of": candidate.id, "reason": reason})

@@ -52,6 +52,29 @@ def found(masked: privacy.Masked) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
+def stored_text(masked: privacy.Masked) -> str:
+    """The text kept of a message: masked, and within the API's limit (a placeholder can be longer than what it
+    replaces)."""
+    return masked.text[:MAX_TEXT_LENGTH]
+
+
+class BatchClassifier:
+    """A batch's texts classified in one call of the model (one call of many texts costs little more than one of a
+    single text); a text it was not given goes to the model by itself."""
+
+    def __init__(self, model: Classifies, messages: Sequence[MessageCreate]):
+        self.version = model.version
+        self._model = model
+        texts = list(dict.fromkeys(stored_text(privacy.mask(m.text)) for m in messages))
+        self._known = dict(zip(texts, model.predict(texts), strict=True)) if texts else {}
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        missing = [t for t in texts if t not in self._known]
+        if missing:
+            self._known.update(zip(missing, self._model.predict(missing), strict=True))
+        return [self._known[t] for t in texts]
+
+
 def find_existing(session: Session, channel: Channel, external_id: str) -> Message | None:
     return session.exec(select(Message).where(Message.channel == channel, Message.external_id == external_id)).first()
 
@@ -95,8 +118,7 @@ def ingest(
     masked = privacy.mask(incoming.text)
     original = incoming.text
     if masked.findings:
-        # A placeholder can be longer than what it replaces; the stored text keeps the API's limit.
-        incoming = incoming.model_copy(update={"text": masked.text[:MAX_TEXT_LENGTH]})
+        incoming = incoming.model_copy(update={"text": stored_text(masked)})
     try:
         with session.begin_nested():
             ticket, is_new = _ticket_for(
@@ -194,6 +216,7 @@ def _new_ticket(
         sent_at=incoming.sent_at,
         opened_at=incoming.sent_at,
     )
+    cycle = targets.plan_cycle(ticket, config, start=incoming.sent_at)
     session.add(ticket)
     session.flush()
     record(
@@ -221,7 +244,7 @@ def _new_ticket(
             "office_hours_open": route.office_hours_open,
         },
     )
-    targets.start_cycle(session, ticket, config, start=incoming.sent_at)
+    targets.add_cycle(session, ticket, cycle)
     duplicates.link_duplicate(session, ticket, incoming.text)
     if route.rule is not None and route.rule.deliver_to:
         payload = outbox.report_payload(ticket, incoming.text, permalink=incoming.permalink)

@@ -1,6 +1,8 @@
 """Each ticket's response targets in the database: started, paused, resumed, completed, and swept for breaches."""
 
 import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, or_
@@ -57,31 +59,57 @@ def _new_target(
     )
 
 
-def start_cycle(session: Session, ticket: Ticket, config: PipelineConfig, *, start: datetime) -> None:
-    """First-response and resolution targets counted from `start`: a new ticket, or one reopened."""
-    for leftover in _open_targets(session, ticket):
-        leftover.completed_at = start
-        session.add(leftover)
+@dataclass(frozen=True)
+class Cycle:
+    """A ticket's first-response and resolution targets, planned under one policy."""
+
+    policy: sla.Policy
+    first_response: SlaTarget
+    resolution: SlaTarget
+
+
+def plan_cycle(ticket: Ticket, config: PipelineConfig, *, start: datetime) -> Cycle:
+    """The first-response and resolution targets counted from `start`, mirrored onto the ticket but not yet added.
+
+    A new ticket is planned before its INSERT, so that the row carries its policy and deadlines from the start and
+    nothing is read back; the targets get the ticket's id once it has one (add_cycle)."""
     policy = _policy(config, ticket)
     ticket.sla_policy_id = policy.id
-    created = [
-        _new_target(ticket, kind, policy, config, start) for kind in (TargetKind.first_response, TargetKind.resolution)
-    ]
-    session.add_all(created)
-    session.flush()
-    refresh(session, ticket)
+    cycle = Cycle(
+        policy,
+        _new_target(ticket, TargetKind.first_response, policy, config, start),
+        _new_target(ticket, TargetKind.resolution, policy, config, start),
+    )
+    _mirror(ticket, [cycle.first_response, cycle.resolution])
+    return cycle
+
+
+def add_cycle(session: Session, ticket: Ticket, cycle: Cycle) -> None:
+    """Store the planned targets of a ticket that now has its id, with the timeline's "targets_set"."""
+    for target in (cycle.first_response, cycle.resolution):
+        target.ticket_id = ticket.id
+        session.add(target)
     record(
         session,
         ticket,
         "targets_set",
         {
-            "policy": policy.name,
-            "clock": policy.clock,
-            "from": start.isoformat(),
-            "first_response_due": created[0].due_at.isoformat(),
-            "resolution_due": created[1].due_at.isoformat(),
+            "policy": cycle.policy.name,
+            "clock": cycle.policy.clock,
+            "from": cycle.first_response.started_at.isoformat(),
+            "first_response_due": cycle.first_response.due_at.isoformat(),
+            "resolution_due": cycle.resolution.due_at.isoformat(),
         },
     )
+
+
+def start_cycle(session: Session, ticket: Ticket, config: PipelineConfig, *, start: datetime) -> None:
+    """First-response and resolution targets counted from `start`, for a ticket that already exists (reopened)."""
+    for leftover in _open_targets(session, ticket):
+        leftover.completed_at = start
+        session.add(leftover)
+    add_cycle(session, ticket, plan_cycle(ticket, config, start=start))
+    refresh(session, ticket)
 
 
 def start_next_response(session: Session, ticket: Ticket, config: PipelineConfig, *, start: datetime) -> None:
@@ -226,9 +254,16 @@ def _status_changes(session: Session, ticket: Ticket) -> list[tuple[datetime, st
 def refresh(session: Session, ticket: Ticket) -> None:
     """Mirror the targets of the current cycle onto the ticket: deadlines, next_due and the state shown."""
     session.flush()
-    targets = session.exec(
-        select(SlaTarget).where(SlaTarget.ticket_id == ticket.id, SlaTarget.started_at >= ticket.opened_at)
-    ).all()
+    _mirror(
+        ticket,
+        session.exec(
+            select(SlaTarget).where(SlaTarget.ticket_id == ticket.id, SlaTarget.started_at >= ticket.opened_at)
+        ).all(),
+    )
+    session.add(ticket)
+
+
+def _mirror(ticket: Ticket, targets: Iterable[SlaTarget]) -> None:
     view = sla.ticket_view(
         (
             sla.TargetView(t.kind, t.state, t.due_at, t.started_at, t.completed_at is not None, t.paused_at is not None)
@@ -241,7 +276,6 @@ def refresh(session: Session, ticket: Ticket) -> None:
     ticket.resolution_due = view.resolution_due
     ticket.next_due = view.next_due
     ticket.sla_state = view.state
-    session.add(ticket)
 
 
 def sweep(session: Session, *, now: datetime, limit: int = 500) -> dict[str, int]:

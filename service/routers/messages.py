@@ -61,27 +61,41 @@ def create_messages(
     now: NowDep,
     _user: Ingestor,
 ) -> BatchResult:
-    """Up to 500 messages; each gets its own result, in input order, and a bad one does not stop the others."""
+    """Up to 500 messages; each gets its own result, in input order, and a bad one does not stop the others.
+
+    Each result shows its ticket as it is after the whole batch."""
     config = load_pipeline_config(session, settings)
-    results: list[IngestResult | BatchItemError] = []
-    for raw in body.messages:
+    valid: dict[int, MessageCreate] = {}
+    errors: dict[int, BatchItemError] = {}
+    for position, raw in enumerate(body.messages):
         try:
-            incoming = MessageCreate.model_validate(raw)
-            result = ingestion.ingest(
-                session, incoming, classifier=classifier, config=config, settings=settings, now=now
-            )
+            valid[position] = MessageCreate.model_validate(raw)
         except ValidationError as exc:
-            results.append(BatchItemError(error=exc.errors(include_url=False, include_context=False)))
-            continue
+            errors[position] = BatchItemError(error=exc.errors(include_url=False, include_context=False))
+    batch_classifier = ingestion.BatchClassifier(classifier, list(valid.values()))
+    ingested: dict[int, ingestion.Ingested] = {}
+    for position, incoming in valid.items():
+        try:
+            result = ingestion.ingest(
+                session, incoming, classifier=batch_classifier, config=config, settings=settings, now=now
+            )
         except WebcareError as exc:
-            results.append(BatchItemError(error=exc.message))
+            errors[position] = BatchItemError(error=exc.message)
             continue
         count_new_ticket(request, result, config)
-        results.append(
-            IngestResult(
-                created=result.created,
-                message_id=result.message.id,
-                ticket=tickets.to_public(session, [result.ticket])[0],
+        ingested[position] = result
+    shown = {
+        t.id: t for t in tickets.to_public(session, list({r.ticket.id: r.ticket for r in ingested.values()}.values()))
+    }
+    return BatchResult(
+        results=[
+            errors[position]
+            if position in errors
+            else IngestResult(
+                created=ingested[position].created,
+                message_id=ingested[position].message.id,
+                ticket=shown[ingested[position].ticket.id],
             )
-        )
-    return BatchResult(results=results)
+            for position in range(len(body.messages))
+        ]
+    )
