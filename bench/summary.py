@@ -258,6 +258,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="100,000 tickets, 5 runs per question")
     parser.add_argument("--no-write", action="store_true", help="print only; do not append to RESULTS.md")
+    parser.add_argument("--keep", action="store_true", help="keep the generated database (its URL is printed)")
     args = parser.parse_args()
     count = TICKETS // 10 if args.quick else TICKETS
     runs = 5 if args.quick else RUNS
@@ -281,7 +282,10 @@ def main() -> None:
                 flush=True,
             )
     finally:
-        harness.drop_postgres_database(url)
+        if args.keep:
+            print(f"kept: {url}")
+        else:
+            harness.drop_postgres_database(url)
     report = render(machine, args, counts, figures)
     print("\n" + report)
     if not args.no_write:

@@ -15,6 +15,8 @@ class SlaTarget(SQLModel, table=True):
         # The sweeper's two questions: which running targets are now at risk, which are now breached.
         Index("ix_sla_targets_state_at_risk", "state", "at_risk_at"),
         Index("ix_sla_targets_state_due", "state", "due_at"),
+        # Reports: the breaches of a period.
+        Index("ix_sla_targets_state_started", "state", "started_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
