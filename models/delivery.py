@@ -12,6 +12,8 @@ class Delivery(SQLModel, table=True):
     __table_args__ = (
         # The worker's question: which deliveries are due now.
         Index("ix_deliveries_status_next_attempt", "status", "next_attempt_at"),
+        # A channel's delivery receipt names the message by the id the platform gave it.
+        Index("ix_deliveries_target_remote_id", "target", "remote_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -3,8 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
-from sqlmodel import JSON, Field, Index, SQLModel
+from sqlmodel import JSON, Field, Index, SQLModel, text
 
 from models.common import Category, Channel, Outcome, Priority, SlaState, TicketStatus, enum_type, utcnow
 from models.message import MAX_TEXT_LENGTH, MessagePublic
