@@ -38,8 +38,8 @@ from tests.conftest import (
 pytestmark = pytest.mark.postgres
 
 PG_VERSION = sorted(os.listdir("/etc/postgresql"))[-1] if os.path.isdir("/etc/postgresql") else ""
-# The issue asks for 20,000; WEBCARE_LOAD_MESSAGES changes it (for instance to try a slower machine quickly).
-LOAD_MESSAGES = int(os.environ.get("WEBCARE_LOAD_MESSAGES", "4000"))
+# 20,000 as the issue asks; WEBCARE_LOAD_MESSAGES changes it (for instance to try a change quickly).
+LOAD_MESSAGES = int(os.environ.get("WEBCARE_LOAD_MESSAGES", "20000"))
 FAULT_MESSAGES = int(os.environ.get("WEBCARE_FAULT_MESSAGES", "1000"))
 CLIENTS = 50
 BATCH = 20
@@ -120,7 +120,8 @@ def model_dir(request, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(model_dir, tmp_path_factory) -> Server:
-    """`uvicorn service.app:create_app --factory` on a free port, over a fresh migrated and seeded database."""
+    """`uvicorn service.app:create_app --factory --workers 2` (the production shape) on a free port, over a fresh
+    migrated and seeded database."""
     require_postgres()
     database_url, engine = seeded_database()
     with Session(engine) as session:
@@ -139,7 +140,17 @@ def server(model_dir, tmp_path_factory) -> Server:
         "WEBCARE_LOG_LEVEL": "WARNING",
     }
     command = [sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"]
+    command += [
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "--workers",
+        "2",
+    ]
     process = start_process(command, env, folder, folder / "server.log")
     running = Server(f"http://127.0.0.1:{port}", token, database_url, engine, process, folder / "server.log")
     try:
