@@ -60,7 +60,8 @@ def create_app(settings: Settings | None = None, *, classifier: Classifier | Non
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.engine = create_db_engine(settings)
-        app.state.classifier = classifier or await run_in_threadpool(load_classifier, settings.model_path)
+        # In the main thread, before serving: its memory comes from the main arena, which glibc trims best.
+        app.state.classifier = classifier or load_classifier(settings.model_path)
         log.info(
             "webcare ready: database %s, model %s",
             app.state.engine.url.render_as_string(hide_password=True),
