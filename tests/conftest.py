@@ -8,6 +8,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -98,11 +99,11 @@ def drop_postgres_database(url: str) -> None:
     admin.dispose()
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
-def database_url(request, tmp_path_factory) -> Iterator[str]:
-    """A database migrated to head, one per backend for the whole session."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'webcare.db'}"
+@contextmanager
+def migrated_database(backend: str, folder: Path) -> Iterator[str]:
+    """A new database migrated to head: a file in `folder` on SQLite, a database of its own on PostgreSQL."""
+    if backend == "sqlite":
+        url = f"sqlite:///{folder / 'webcare.db'}"
         upgrade(url)
         yield url
         return
@@ -112,6 +113,13 @@ def database_url(request, tmp_path_factory) -> Iterator[str]:
         yield url
     finally:
         drop_postgres_database(url)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request, tmp_path_factory) -> Iterator[str]:
+    """A database migrated to head, one per backend for the whole session."""
+    with migrated_database(request.param, tmp_path_factory.mktemp("db")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from service import auth
 from service.db import create_db_engine
 from service.migrations import downgrade, upgrade
 from service.settings import Settings
-from tests.conftest import BACKENDS, create_postgres_database, drop_postgres_database
+from tests.conftest import BACKENDS, migrated_database
 
 REFUSED = "audit_events is append-only"
 
@@ -20,17 +20,8 @@ REFUSED = "audit_events is append-only"
 @pytest.fixture(scope="module", params=BACKENDS)
 def trail_url(request, tmp_path_factory) -> Iterator[str]:
     """A database of this module's own, migrated to head; each test adds its own events to it."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('audit') / 'audit.db'}"
-        upgrade(url)
+    with migrated_database(request.param, tmp_path_factory.mktemp("audit")) as url:
         yield url
-        return
-    url = create_postgres_database()
-    try:
-        upgrade(url)
-        yield url
-    finally:
-        drop_postgres_database(url)
 
 
 @pytest.fixture(scope="module")
