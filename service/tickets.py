@@ -53,25 +53,34 @@ def _iso(moment: datetime | None) -> str | None:
 # Reading -----------------------------------------------------------------------------------------
 
 
-def to_public(session: Session, tickets: Sequence[Ticket]) -> list[TicketPublic]:
-    """Ticket rows as the API shows them, with department slugs and assignee names looked up in one go."""
-    department_ids = {t.department_id for t in tickets}
+def to_public(
+    session: Session,
+    tickets: Sequence[Ticket],
+    *,
+    slugs: dict[int, str] | None = None,
+    previews: dict[int, str] | None = None,
+) -> list[TicketPublic]:
+    """Ticket rows as the API shows them, with department slugs and assignee names looked up in one go.
+
+    A caller that already knows departments' slugs or tickets' first texts passes them, and they are not read."""
+    slugs = dict(slugs or {})
+    previews = dict(previews or {})
+    department_ids = {t.department_id for t in tickets} - slugs.keys()
     user_ids = {t.assignee_id for t in tickets if t.assignee_id is not None}
-    slugs = (
-        dict(session.exec(select(Department.id, Department.slug).where(col(Department.id).in_(department_ids))).all())
-        if department_ids
-        else {}
-    )
+    if department_ids:
+        slugs |= dict(
+            session.exec(select(Department.id, Department.slug).where(col(Department.id).in_(department_ids))).all()
+        )
     names = (
         dict(session.exec(select(User.id, User.username).where(col(User.id).in_(user_ids))).all()) if user_ids else {}
     )
-    previews = _previews(session, [t.id for t in tickets])
+    previews |= _previews(session, [t.id for t in tickets if t.id not in previews])
     return [
         TicketPublic(
             **t.model_dump(exclude={"department_id", "assignee_id"}),
             department=slugs[t.department_id],
             assignee=names.get(t.assignee_id),
-            preview=previews.get(t.id),
+            preview=previews[t.id][:PREVIEW_LENGTH] if t.id in previews else None,
         )
         for t in tickets
     ]

@@ -7,13 +7,17 @@ from pydantic import ValidationError
 
 from models import BatchItemError, BatchResult, IngestResult, MessageBatch, MessageCreate
 from service import ingestion, tickets
-from service.configuration import load_pipeline_config
+from service.configuration import PipelineConfig, load_pipeline_config
 from service.deps import ClassifierDep, Ingestor, NowDep, SessionDep, SettingsDep
 from service.errors import WebcareError
 from service.routers import API_PREFIX
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix=f"{API_PREFIX}/messages", tags=["messages"])
+
+
+def known_slugs(config: PipelineConfig) -> dict[int, str]:
+    return {department_id: department.slug for department_id, department in config.departments.items()}
 
 
 def count_new_ticket(request: Request, result: ingestion.Ingested, config) -> None:
@@ -46,9 +50,15 @@ def create_message(
     if not result.created:
         response.status_code = status.HTTP_200_OK
     count_new_ticket(request, result, config)
-    return IngestResult(
-        created=result.created, message_id=result.message.id, ticket=tickets.to_public(session, [result.ticket])[0]
-    )
+    ticket = result.ticket
+    shown = tickets.to_public(
+        session,
+        [ticket],
+        slugs=known_slugs(config),
+        # A new ticket's first message is this one.
+        previews={ticket.id: result.message.text} if result.new_ticket else None,
+    )[0]
+    return IngestResult(created=result.created, message_id=result.message.id, ticket=shown)
 
 
 @router.post("/batch", response_model=BatchResult)
@@ -85,7 +95,13 @@ def create_messages(
         count_new_ticket(request, result, config)
         ingested[position] = result
     shown = {
-        t.id: t for t in tickets.to_public(session, list({r.ticket.id: r.ticket for r in ingested.values()}.values()))
+        t.id: t
+        for t in tickets.to_public(
+            session,
+            list({r.ticket.id: r.ticket for r in ingested.values()}.values()),
+            slugs=known_slugs(config),
+            previews={r.ticket.id: r.message.text for r in ingested.values() if r.new_ticket},
+        )
     }
     return BatchResult(
         results=[
