@@ -275,17 +275,24 @@ def line(name: str, counts: dict[str, int], **more) -> str:
     return f"{name}: " + " ".join(f"{key}={value}" for key, value in {**counts, **more}.items())
 
 
+def show(capsys: pytest.CaptureFixture, text: str) -> None:
+    """Print past pytest's capture: the counts belong in the CI log of a passing run too."""
+    with capsys.disabled():
+        print(text, flush=True)
+
+
 # Load ---------------------------------------------------------------------------------------------
 
 
-def test_many_clients_post_messages_and_every_one_is_stored_exactly_once(server):
+def test_many_clients_post_messages_and_every_one_is_stored_exactly_once(server, capsys):
     tally, progress = Tally(), [0]
     started = time.monotonic()
     run_async(post_batches(server, "load", LOAD_MESSAGES, tally, progress))
     elapsed = time.monotonic() - started
 
     counts = count_in_database(server.engine, "load", LOAD_MESSAGES)
-    print(
+    show(
+        capsys,
         "\n"
         + line(
             "load",
@@ -296,7 +303,7 @@ def test_many_clients_post_messages_and_every_one_is_stored_exactly_once(server)
             per_second=round(LOAD_MESSAGES / elapsed),
             retries=tally.retries,
             answers=dict(sorted(tally.statuses.items())),
-        )
+        ),
     )
     assert counts == {"sent": LOAD_MESSAGES, "stored": LOAD_MESSAGES, "duplicates": 0, "lost": 0}
     assert tally.created + tally.already_there == LOAD_MESSAGES
@@ -350,7 +357,7 @@ async def restart_postgres_during(server: Server, progress: list[int], outage: O
         await asyncio.to_thread(wait_for_postgres)
 
 
-def test_postgresql_restarted_under_load_answers_503_and_loses_nothing(server):
+def test_postgresql_restarted_under_load_answers_503_and_loses_nothing(server, capsys):
     tally, progress, outage = Tally(), [0], Outage()
 
     async def scenario():
@@ -367,7 +374,7 @@ def test_postgresql_restarted_under_load_answers_503_and_loses_nothing(server):
         wait_for_postgres()
 
     counts = count_in_database(server.engine, "fault", FAULT_MESSAGES)
-    print("\n" + line("fault", counts, **{"503s": tally.unavailable}, retries=tally.retries))
+    show(capsys, "\n" + line("fault", counts, **{"503s": tally.unavailable}, retries=tally.retries))
     assert outage.readyz == 503
     assert outage.post is not None and outage.post.status_code == 503, outage.post and outage.post.text
     assert int(outage.post.headers["retry-after"]) > 0
@@ -444,7 +451,7 @@ def wait_for(condition, timeout: float, what: str) -> None:
     pytest.fail(f"timed out after {timeout} s waiting for {what}")
 
 
-def test_a_worker_killed_mid_delivery_is_replaced_and_the_intake_receives_it_once(model_dir, tmp_path):
+def test_a_worker_killed_mid_delivery_is_replaced_and_the_intake_receives_it_once(model_dir, tmp_path, capsys):
     require_postgres()
     database_url, engine = seeded_database()
     workers: list[subprocess.Popen] = []
@@ -512,9 +519,10 @@ def test_a_worker_killed_mid_delivery_is_replaced_and_the_intake_receives_it_onc
 
         with Session(engine) as session:
             final = session.get(Delivery, delivery.id)
-        print(
+        show(
+            capsys,
             f"\nworker: requests={sum(intake.requests.values())} distinct_keys_accepted={len(set(intake.accepted))} "
-            f"status={final.status} attempts={final.attempts}"
+            f"status={final.status} attempts={final.attempts}",
         )
         assert intake.requests == {delivery.idempotency_key: 2}
         assert intake.accepted == [delivery.idempotency_key]
