@@ -21,6 +21,7 @@ from models.delivery import DeliveriesPublic, Delivery, DeliveryPublic, WebhookE
 from models.department import WEEKDAYS, Department, DepartmentPublic, DepartmentsPublic, DepartmentWrite
 from models.feedback import LabelledExample
 from models.message import MAX_BATCH_SIZE, MAX_TEXT_LENGTH, Message, MessageBatch, MessageCreate, MessagePublic
+from models.report import ReportCounts, ReportMinutes, ReportMinutesChange, ReportTotals, ReportTotalsChange
 from models.routing import (
     RoutingRule,
     RoutingRulePublic,

@@ -1,4 +1,5 @@
-"""Background work: deliveries, the SLA sweeper and the webhook inbox sweep, for `webcare worker` and `serve`."""
+"""Background work: deliveries, the SLA sweeper, the webhook inbox sweep and the report roll-ups, for `webcare worker`
+and `serve`."""
 
 import asyncio
 import itertools
@@ -14,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 
 from classifier import ModelError, load_model
 from models import utcnow
-from service import delivery, inbox, retention, targets
+from service import delivery, inbox, retention, rollups, targets
 from service.db import create_db_engine, session_scope
 from service.ingestion import Classifies
 from service.settings import Settings
@@ -46,7 +47,8 @@ def run_jobs(
     classifier: Callable[[], Classifies] | None = None,
     sweep: bool = True,
 ) -> None:
-    """One round: send the deliveries that are due; with sweep, also the SLA and webhook inbox sweeps and retention.
+    """One round: send the deliveries that are due; with sweep, also the SLA and webhook inbox sweeps,
+    the report roll-ups and retention.
 
     Retention runs at most once per retention_interval_seconds in this process.
     """
@@ -54,6 +56,7 @@ def run_jobs(
     if not sweep:
         return
     _guarded("the SLA sweep", lambda: sweep_once(engine, now=now()))
+    _guarded("the report roll-ups", lambda: rollups.compact(engine))
     if classifier is not None:
         _guarded(
             "the webhook inbox",

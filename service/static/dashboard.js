@@ -336,8 +336,13 @@
     const answered = main.first_responses;
     setText(onTime.hint, answered === 1 ? t("dashboard.first_responses_one") : t("dashboard.first_responses", { count: count(answered) }));
 
-    setText(kpi("kpi-median").value, minutes(main[medianKey(clock)]));
-    setText(kpi("kpi-p90").value, minutes(main[p90Key(clock)]));
+    // A long period's median and p90 come from the monthly histograms (within 1%): shown as such.
+    const estimated = main.percentiles_exact === false;
+    for (const [id, key] of [["kpi-median", medianKey(clock)], ["kpi-p90", p90Key(clock)]]) {
+      const value = kpi(id).value;
+      setText(value, `${estimated ? "≈ " : ""}${minutes(main[key])}`);
+      value.title = estimated ? t("dashboard.estimated") : "";
+    }
     for (const node of document.querySelectorAll("[data-clock]")) setText(node, t(`dashboard.clock.${clock}`));
 
     const volume = kpi("kpi-volume");
