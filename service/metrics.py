@@ -7,7 +7,16 @@ from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
-from models import OPEN_STATUSES, Department, SlaState, SlaTarget, Ticket, utcnow
+from models import (
+    OPEN_STATUSES,
+    Department,
+    ReportMinutesChange,
+    ReportTotalsChange,
+    SlaState,
+    SlaTarget,
+    Ticket,
+    utcnow,
+)
 
 MINUTE_BUCKETS = (5, 15, 30, 60, 120, 240, 480, 960, 1440, 2880)
 
@@ -62,6 +71,10 @@ class _DatabaseCollector:
         breaches = GaugeMetricFamily(
             "webcare_sla_breaches_24h", "Targets breached in the last 24 hours", labels=["department", "target"]
         )
+        pending = GaugeMetricFamily(
+            "webcare_report_changes_pending",
+            "Report roll-up changes the worker has not folded in yet (PostgreSQL; grows while no worker runs)",
+        )
         if engine is not None:
             with Session(engine) as session:
                 slugs = dict(session.exec(select(Department.id, Department.slug)).all())
@@ -79,5 +92,13 @@ class _DatabaseCollector:
                     .group_by(Ticket.department_id, SlaTarget.kind)
                 ):
                     breaches.add_metric([slugs.get(department_id, "?"), str(kind)], count)
+                pending.add_metric(
+                    [],
+                    sum(
+                        session.exec(select(func.count()).select_from(table)).one()
+                        for table in (ReportTotalsChange, ReportMinutesChange)
+                    ),
+                )
         yield backlog
         yield breaches
+        yield pending
