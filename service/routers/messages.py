@@ -82,15 +82,19 @@ def create_messages(
             valid[position] = MessageCreate.model_validate(raw)
         except ValidationError as exc:
             errors[position] = BatchItemError(error=exc.errors(include_url=False, include_context=False))
-    batch_classifier = ingestion.BatchClassifier(classifier, list(valid.values()))
+    batch = list(valid.values())
+    results = ingestion.ingest_batch(
+        session,
+        batch,
+        classifier=ingestion.BatchClassifier(classifier, batch),
+        config=config,
+        settings=settings,
+        now=now,
+    )
     ingested: dict[int, ingestion.Ingested] = {}
-    for position, incoming in valid.items():
-        try:
-            result = ingestion.ingest(
-                session, incoming, classifier=batch_classifier, config=config, settings=settings, now=now
-            )
-        except WebcareError as exc:
-            errors[position] = BatchItemError(error=exc.message)
+    for position, result in zip(valid, results, strict=True):
+        if isinstance(result, WebcareError):
+            errors[position] = BatchItemError(error=result.message)
             continue
         count_new_ticket(request, result, config)
         ingested[position] = result
