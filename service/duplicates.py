@@ -89,7 +89,7 @@ def link_duplicate(session: Session, ticket: Ticket, text: str) -> Ticket | None
         return None
     subcategory = Ticket.subcategory == ticket.subcategory if ticket.subcategory else col(Ticket.subcategory).is_(None)
     candidates = session.exec(
-        select(Ticket.id)
+        select(Ticket.id, _first_text())
         .where(
             Ticket.category == Category.public_space_report,
             subcategory,
@@ -102,9 +102,8 @@ def link_duplicate(session: Session, ticket: Ticket, text: str) -> Ticket | None
         .order_by(col(Ticket.id))
         .limit(MAX_CANDIDATES)
     ).all()
-    texts = _first_texts(session, list(candidates))
-    for candidate_id in candidates:
-        reason = same_fault(text, texts[candidate_id]) if candidate_id in texts else None
+    for candidate_id, first_text in candidates:
+        reason = same_fault(text, first_text) if first_text is not None else None
         if reason is None:
             continue
         candidate = session.get_one(Ticket, candidate_id)
@@ -117,14 +116,14 @@ def link_duplicate(session: Session, ticket: Ticket, text: str) -> Ticket | None
     return None
 
 
-def _first_texts(session: Session, ticket_ids: list[int]) -> dict[int, str]:
-    """Each ticket's first inbound text: it describes the fault, later ones are often "any news?"."""
-    if not ticket_ids:
-        return {}
-    rows = session.exec(
-        select(Message.ticket_id, Message.text)
-        .where(col(Message.ticket_id).in_(ticket_ids), Message.direction == Direction.inbound)
-        .order_by(col(Message.sent_at).desc(), col(Message.id).desc())
-    ).all()
-    # Newest first, so the earliest message is written last and wins.
-    return dict(rows)
+def _first_text():
+    """A ticket's first inbound text (read with the candidates, in the same statement): it describes the fault,
+    later ones are often "any news?"."""
+    return (
+        select(Message.text)
+        .where(Message.ticket_id == Ticket.id, Message.direction == Direction.inbound)
+        .order_by(col(Message.sent_at), col(Message.id))
+        .limit(1)
+        .correlate(Ticket)
+        .scalar_subquery()
+    )
