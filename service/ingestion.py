@@ -101,7 +101,7 @@ class Lookup:
             .order_by(col(Ticket.id).desc())
         ).first()
 
-    def stored(self, result: "Ingested") -> None:
+    def stored(self, result: Ingested) -> None:
         """A message was stored (the database has it: nothing to remember)."""
 
 
@@ -132,14 +132,14 @@ class BatchLookup(Lookup):
             else []
         )
         conversations = {(m.channel, m.conversation_id, m.author_handle) for m in batch if m.conversation_id}
-        latest = (
+        newest_ids = (
             select(func.max(Ticket.id))
             .where(tuple_(Ticket.channel, Ticket.conversation_id, Ticket.author_handle).in_(conversations))
             .group_by(Ticket.channel, Ticket.conversation_id, Ticket.author_handle)
         )
         wanted = [col(Ticket.id).in_({m.ticket_id for m in messages})]
         if conversations:
-            wanted.append(col(Ticket.id).in_(latest))
+            wanted.append(col(Ticket.id).in_(newest_ids))
         tickets = {t.id: t for t in session.exec(select(Ticket).where(or_(*wanted))).all()}
         # Ascending ids: each conversation ends with its latest ticket.
         latest = {
@@ -158,7 +158,7 @@ class BatchLookup(Lookup):
     def latest_ticket(self, channel: Channel, conversation_id: str, author_handle: str) -> Ticket | None:
         return self.latest.get((channel, conversation_id, author_handle))
 
-    def stored(self, result: "Ingested") -> None:
+    def stored(self, result: Ingested) -> None:
         message, ticket = result.message, result.ticket
         self.messages[(message.channel, message.external_id)] = message
         self.tickets[ticket.id] = ticket
