@@ -20,9 +20,9 @@ from zoneinfo import ZoneInfo
 # The code to measure: this checkout, or another tree given in WEBCARE_BENCH_SOURCE (a proposed change, measured
 # before it lands); it must come first on the path, before anything of ours is imported.
 ROOT = Path(__file__).resolve().parent.parent
+# Always first: a virtualenv's editable install may point at another checkout (a git worktree sharing it).
 SOURCE = os.environ.get("WEBCARE_BENCH_SOURCE", str(ROOT))
-if SOURCE != str(ROOT):
-    sys.path.insert(0, SOURCE)
+sys.path.insert(0, SOURCE)
 
 import httpx2 as httpx  # noqa: E402
 import sklearn  # noqa: E402
