@@ -26,7 +26,8 @@ from classifier.schema import LABELS, SUBCATEGORIES, Example, ModelError, Predic
 from classifier.text import is_function_phrase, normalize, readable
 from classifier.urgency import urgent_phrase
 
-FORMAT = "webcare-classifier/1"
+# 2: the vectorizers' vocabularies are stored beside them as arrays (classifier/persistence.py, _for_disk).
+FORMAT = "webcare-classifier/2"
 MAX_REASONS = 5
 # Chosen by 5-fold cross-validation on the training set (see MODEL_CARD.md, bench/model_selection.py).
 PARAMS = {

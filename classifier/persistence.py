@@ -1,11 +1,13 @@
 """Safe persistence: skops artifact plus JSON sidecar, and a folder registry of versioned models."""
 
+import copy
 import hashlib
 import json
 import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import sklearn
 import skops.io
 
@@ -16,6 +18,9 @@ MODEL_FILE = "model.skops"
 SIDECAR_FILE = "model.json"
 ACTIVE_FILE = "ACTIVE"
 HISTORY_FILE = "HISTORY"
+
+# Format 1 kept the vocabularies inside the vectorizers; it still loads, with the old cost (see _for_disk).
+READABLE_FORMATS = (FORMAT, "webcare-classifier/1")
 
 # Types skops does not trust by default but we put there ourselves. Anything else in an
 # artifact means it was not built by train(), and it is refused before any object is created.
@@ -48,6 +53,40 @@ def _major_minor(version: str) -> tuple[str, ...]:
     return tuple(version.split(".")[:2])
 
 
+def _for_disk(estimators: dict) -> dict:
+    """A shallow copy of estimators with each vectorizer's vocabulary_ moved out, as an array of its terms by column.
+
+    skops writes a dict as JSON, several nodes per entry: the ~36,000 terms made a 31 MB schema.json that took some
+    108 MiB to parse while loading, enough to push a serving process past its memory budget. An array of strings is
+    written as .npy and read back in a few MiB. The live model is not changed.
+    """
+    pipeline = copy.copy(estimators["pipeline"])
+    features = copy.copy(pipeline.named_steps["features"])
+    stored, vocabularies = [], {}
+    for name, vectorizer in features.transformer_list:
+        terms = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.__getitem__)
+        array = np.array(terms, dtype=str)
+        # numpy drops trailing NUL characters from strings: refuse rather than save a different vocabulary.
+        if array.tolist() != terms:
+            raise ModelError(f"the {name} vocabulary holds terms that cannot be stored exactly (NUL characters)")
+        vocabularies[name] = array
+        vectorizer = copy.copy(vectorizer)
+        del vectorizer.vocabulary_
+        stored.append((name, vectorizer))
+    features.transformer_list = stored
+    pipeline.steps = [(name, features if name == "features" else step) for name, step in pipeline.steps]
+    return {**estimators, "pipeline": pipeline, "vocabularies": vocabularies}
+
+
+def _restore_vocabularies(estimators: dict) -> None:
+    """Put the vocabularies that _for_disk moved out back into the vectorizers (format 1 has none to restore)."""
+    vocabularies = estimators.pop("vocabularies", None)
+    if vocabularies is None:
+        return
+    for name, vectorizer in estimators["pipeline"].named_steps["features"].transformer_list:
+        vectorizer.vocabulary_ = {term: column for column, term in enumerate(vocabularies[name].tolist())}
+
+
 def save(model: Classifier, directory: str | Path) -> Path:
     """Write model.skops and its model.json sidecar (with the artifact's sha256) into directory."""
     directory = Path(directory)
@@ -56,7 +95,7 @@ def save(model: Classifier, directory: str | Path) -> Path:
     handle, temporary = tempfile.mkstemp(dir=directory, prefix=f".{MODEL_FILE}.")
     os.close(handle)
     try:
-        skops.io.dump(model.estimators, temporary)
+        skops.io.dump(_for_disk(model.estimators), temporary)
         os.replace(temporary, model_path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -85,8 +124,11 @@ def load(directory: str | Path) -> Classifier:
     """Load an artifact after checking format, scikit-learn version, checksum and the types it holds."""
     directory = Path(directory)
     metadata = read_sidecar(directory)
-    if metadata.get("format") != FORMAT:
-        raise ModelError(f"model in {directory} has format {metadata.get('format')!r}, expected {FORMAT!r}")
+    if metadata.get("format") not in READABLE_FORMATS:
+        raise ModelError(
+            f"model in {directory} has format {metadata.get('format')!r}, expected {FORMAT!r}; "
+            "retrain it (webcare train)"
+        )
     trained_with = str(metadata.get("sklearn_version", "unknown"))
     if _major_minor(trained_with) != _major_minor(sklearn.__version__):
         raise ModelError(
@@ -112,6 +154,7 @@ def load(directory: str | Path) -> Classifier:
     if not isinstance(estimators, dict) or "pipeline" not in estimators:
         raise ModelError(f"model file {model_path} does not hold a webcare classifier")
     try:
+        _restore_vocabularies(estimators)
         return Classifier(estimators, version=str(metadata.get("version")), metadata=metadata)
     except (AttributeError, KeyError, TypeError, ValueError) as error:
         raise ModelError(f"model file {model_path} does not hold a usable webcare classifier: {error}") from None

@@ -3,14 +3,16 @@
 import hashlib
 import json
 import os
+import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import sklearn
 import skops.io
 from sklearn.preprocessing import FunctionTransformer
 
-from classifier import ModelError, ModelRegistry, load, load_model, save, train
+from classifier import Example, ModelError, ModelRegistry, load, load_model, save, train
 from classifier.persistence import default_model_home
 
 TEXTS = ["Hoe vraag ik een paspoort aan?", "Lantaarnpaal kapot in de Kerkstraat", "Schandalig beleid", "Ik ruik gas"]
@@ -49,6 +51,51 @@ def test_round_trip_gives_identical_predictions_and_metadata(model, tmp_path):
     ):
         assert key in sidecar
     assert loaded.metadata == sidecar
+
+
+def _vocabularies(model) -> dict[str, dict[str, int]]:
+    return {
+        name: vectorizer.vocabulary_ for name, vectorizer in model.pipeline.named_steps["features"].transformer_list
+    }
+
+
+def test_vocabularies_are_stored_as_arrays_not_in_the_json_schema(model, tmp_path):
+    # skops writes a dict as JSON nodes: the real vocabularies made a 31 MB schema that cost ~108 MiB to load.
+    before = {name: dict(vocabulary) for name, vocabulary in _vocabularies(model).items()}
+    save(model, tmp_path)
+    with zipfile.ZipFile(tmp_path / "model.skops") as artifact:
+        schema = artifact.read("schema.json").decode()
+    assert '"vocabulary_"' not in schema
+    assert _vocabularies(model) == before  # saving leaves the live model alone
+    loaded = load(tmp_path)
+    assert _vocabularies(loaded) == before
+    assert "vocabularies" not in loaded.estimators
+    np.testing.assert_array_equal(loaded.pipeline.predict_proba(TEXTS), model.pipeline.predict_proba(TEXTS))
+
+
+def test_a_vocabulary_that_an_array_cannot_hold_is_refused(examples, tmp_path):
+    # numpy strings drop trailing NUL characters; the character n-grams of "kapot\0..." end in one.
+    with_nul = [Example("lamp kapot\0 kerkstraat", "public_space_report", lang="nl")] * 2
+    with pytest.raises(ModelError, match="NUL"):
+        save(train(examples + with_nul, seed=0, cv_folds=0), tmp_path)
+
+
+def test_a_format_1_artifact_still_loads(model, tmp_path):
+    # Format 1 kept the vocabularies inside the vectorizers (skops' plain dump of the estimators).
+    save(model, tmp_path)
+    skops.io.dump(model.estimators, tmp_path / "model.skops")
+    with zipfile.ZipFile(tmp_path / "model.skops") as artifact:
+        assert '"vocabulary_"' in artifact.read("schema.json").decode()
+    digest = hashlib.sha256((tmp_path / "model.skops").read_bytes()).hexdigest()
+    _rewrite_sidecar(tmp_path, format="webcare-classifier/1", model_sha256=digest)
+    assert load(tmp_path).predict(TEXTS) == model.predict(TEXTS)
+
+
+def test_unknown_format_is_refused_with_the_way_out(model, tmp_path):
+    save(model, tmp_path)
+    _rewrite_sidecar(tmp_path, format="webcare-classifier/0")
+    with pytest.raises(ModelError, match=r"format 'webcare-classifier/0'.*webcare train"):
+        load(tmp_path)
 
 
 def test_changed_model_file_is_refused(model, tmp_path):
