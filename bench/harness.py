@@ -213,22 +213,25 @@ def verdict(ok: bool) -> str:
 # The model -----------------------------------------------------------------------------------------
 
 
+def _current(path: Path) -> bool:
+    try:
+        return classifier.load_model(path).metadata.get("format") == classifier.FORMAT
+    except classifier.ModelError:
+        return False
+
+
 def model_path() -> Path:
     """WEBCARE_MODEL_PATH, else the packaged default, else one trained on the fixtures (cached in the temp folder)."""
     if os.environ.get("WEBCARE_MODEL_PATH"):
         return Path(os.environ["WEBCARE_MODEL_PATH"])
-    try:
-        classifier.load_model(None)
+    # Only a model of the current artifact format: an older one still loads, but measures the older format's memory.
+    if _current(classifier.default_model_home()):
         return classifier.default_model_home()
-    except classifier.ModelError:
-        pass
     digest = hashlib.sha256(TRAIN_DATA.read_bytes()).hexdigest()[:12]
-    cached = Path(tempfile.gettempdir()) / f"webcare-bench-model-{digest}-sklearn{sklearn.__version__}"
-    try:
-        classifier.load_model(cached)
+    name = f"webcare-bench-model-{digest}-sklearn{sklearn.__version__}-{classifier.FORMAT.replace('/', '-')}"
+    cached = Path(tempfile.gettempdir()) / name
+    if _current(cached):
         return cached
-    except classifier.ModelError:
-        pass
     print(f"training the classifier once on {TRAIN_DATA.name} (about 30 s), cached in {cached}", flush=True)
     classifier.save(classifier.train(classifier.load_examples(TRAIN_DATA)), cached)
     return cached

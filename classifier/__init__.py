@@ -1,11 +1,12 @@
 """Message classifier: service question, public-space report or communication."""
 
 from classifier.evaluation import evaluate, format_report
-from classifier.model import Classifier, train
+from classifier.model import FORMAT, Classifier, train
 from classifier.persistence import ModelRegistry, default_model_home, load, load_model, save
 from classifier.schema import LABELS, SUBCATEGORIES, Example, ModelError, Prediction, load_examples
 
 __all__ = [
+    "FORMAT",
     "LABELS",
     "SUBCATEGORIES",
     "Classifier",

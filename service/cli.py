@@ -56,7 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--data", type=Path, default=modelops.TRAIN_DATA)
     train.add_argument("--eval-data", type=Path, default=modelops.EVAL_DATA)
     train.add_argument("--out", type=Path, default=None, help="write the model to this folder, not the registry")
-    train.add_argument("--if-missing", action="store_true", help="do nothing when a model is already active")
+    train.add_argument(
+        "--if-missing", action="store_true", help="do nothing when a model of the current format is already active"
+    )
     train.add_argument(
         "--include-feedback", action="store_true", help="also learn from agents' corrections and triage decisions"
     )
@@ -184,7 +186,7 @@ def cmd_seed(args, settings: Settings) -> int:
 
 
 def cmd_train(args, settings: Settings) -> int:
-    if args.if_missing and modelops.has_active_model(settings):
+    if args.if_missing and modelops.has_current_model(settings):
         print("a trained model is active; not training (drop --if-missing to train anew)")
         return 0
     extra = modelops.feedback_examples(create_db_engine(settings)) if args.include_feedback else []

@@ -1,5 +1,7 @@
 """Models learn from people's corrections, are versioned, and a worse model is never activated by itself."""
 
+import json
+
 import pytest
 from sqlmodel import Session
 
@@ -77,3 +79,14 @@ def test_tickets_keep_the_version_that_classified_them(client, users, clock, db)
     ticket = post(client, users, "v1", "Lantaarnpaal kapot", at(18, 10))
     with Session(db) as session:
         assert session.get(Ticket, ticket["id"]).model_version == "test-keywords"
+
+
+def test_train_if_missing_replaces_a_model_saved_in_an_older_format(trained_model, tmp_path):
+    settings = make_settings("sqlite://", model_path=str(tmp_path))
+    assert not modelops.has_current_model(settings)
+    classifier.save(trained_model, tmp_path)
+    assert modelops.has_current_model(settings)
+    sidecar = tmp_path / "model.json"
+    sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "format": "webcare-classifier/1"}))
+    classifier.load_model(tmp_path)  # it still loads and serves...
+    assert not modelops.has_current_model(settings)  # ...but --if-missing trains a model of the current format
