@@ -215,7 +215,7 @@ def verdict(ok: bool) -> str:
 
 def _current(path: Path) -> bool:
     try:
-        return classifier.load_model(path).metadata.get("format") == classifier.FORMAT
+        return classifier.load_model(path).metadata.get("format") == classifier.model.FORMAT
     except classifier.ModelError:
         return False
 
@@ -228,7 +228,7 @@ def model_path() -> Path:
     if _current(classifier.default_model_home()):
         return classifier.default_model_home()
     digest = hashlib.sha256(TRAIN_DATA.read_bytes()).hexdigest()[:12]
-    name = f"webcare-bench-model-{digest}-sklearn{sklearn.__version__}-{classifier.FORMAT.replace('/', '-')}"
+    name = f"webcare-bench-model-{digest}-sklearn{sklearn.__version__}-{classifier.model.FORMAT.replace('/', '-')}"
     cached = Path(tempfile.gettempdir()) / name
     if _current(cached):
         return cached
